@@ -1,0 +1,311 @@
+"""Plotly figure builders: data in, `go.Figure` out. No Streamlit, no Keras, no files.
+
+History rows are what training writes to history.csv, as a DataFrame or a list of dicts:
+    epoch (1-based int), loss, accuracy, val_loss, val_accuracy (NaN or "" without
+    validation), learning_rate, elapsed_s (cumulative seconds), epoch_s.
+Accuracies are fractions in [0, 1]; the figures show them as percentages.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+NUM_CLASSES = 10
+TRAIN_COLOUR = "#1f77b4"  # blue: training series everywhere
+VAL_COLOUR = "#ff7f0e"    # orange: validation series everywhere
+ACCENT = "#d62728"        # red: the one bar or cell to look at
+MUTED = "#9aa5b1"         # grey: everything else
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy",
+                   "learning_rate", "elapsed_s", "epoch_s")
+CONFUSION_HEIGHT = 560    # px; the confusion matrix is drawn at a fixed size so markers fill cells
+# The right margin holds the colour bar (thickness 14 + tick labels + side title), so the
+# plot area is exactly a square of height - t - b pixels and ten markers fill it.
+CONFUSION_MARGIN = dict(l=70, r=110, t=50, b=70)
+
+History = pd.DataFrame | Sequence[Mapping] | None
+
+
+def styled(fig: go.Figure, title: str | None = None, height: int | None = None) -> go.Figure:
+    """The look shared by every figure: white template, tight margins, one font."""
+    fig.update_layout(
+        template="plotly_white",
+        title=dict(text=title) if title else None,
+        margin=dict(l=50, r=20, t=60 if title else 30, b=40),
+        font=dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=13),
+        hoverlabel=dict(font_size=13),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+    )
+    if height:
+        fig.update_layout(height=height)
+    return fig
+
+
+def history_frame(history: History) -> pd.DataFrame:
+    """History rows as a DataFrame with every column of HISTORY_COLUMNS as float64, sorted by epoch.
+
+    Empty strings (a CSV without validation) and missing columns become NaN.
+    """
+    frame = pd.DataFrame(history if history is not None else [])
+    out = pd.DataFrame({
+        column: pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        if column in frame else np.full(len(frame), np.nan)
+        for column in HISTORY_COLUMNS
+    })
+    return out.dropna(subset=["epoch"]).sort_values("epoch", ignore_index=True)
+
+
+def learning_curves(history: History, title: str | None = None, live: Mapping | None = None) -> go.Figure:
+    """Loss (left) and accuracy (right) against epoch, training and validation lines.
+
+    `live` is an optional partial-epoch point {"epoch": 1.37, "loss": ..., "accuracy": ...}
+    added to the end of the training lines so the curve moves during an epoch.
+    With no rows and no live point the figure is empty with a "no epochs yet" note.
+    """
+    frame = history_frame(history)
+    train = frame[["epoch", "loss", "accuracy"]]
+    if live is not None:
+        point = pd.DataFrame([{k: float(live.get(k, np.nan)) for k in ("epoch", "loss", "accuracy")}])
+        train = pd.concat([train, point], ignore_index=True)
+
+    # No subplot titles: the y-axis titles name the panels and the top edge is the legend's.
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1)
+    styled(fig, title, height=360)
+    if train.empty:
+        return _note(fig, "no epochs yet")
+
+    series = [("training", train, "", TRAIN_COLOUR), ("validation", frame, "val_", VAL_COLOUR)]
+    for name, data, prefix, colour in series:
+        for col, metric in ((1, "loss"), (2, "accuracy")):
+            values = data[prefix + metric]
+            if values.isna().all():
+                continue  # no validation: leave the line out rather than draw an empty legend entry
+            fig.add_trace(go.Scatter(
+                x=data["epoch"], y=values, name=name, legendgroup=name, showlegend=col == 1,
+                mode="lines+markers", line=dict(color=colour, width=2), marker=dict(size=7),
+                hovertemplate=f"{name} {metric} %{{y:{'.2%' if metric == 'accuracy' else '.4f'}}}"
+                              "<br>epoch %{x:.2~f}<extra></extra>",
+            ), row=1, col=col)
+
+    last_epoch = float(np.nanmax(train["epoch"].to_numpy()))
+    fig.update_xaxes(title_text="epoch", rangemode="tozero", **_integer_ticks(last_epoch))
+    fig.update_yaxes(title_text="loss", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy", tickformat=".0%", row=1, col=2)
+    return fig
+
+
+def compare_curves(histories: Mapping[str, History], metric: str = "val_accuracy",
+                   title: str | None = None) -> go.Figure:
+    """One line per run of `metric` (a history column, e.g. "val_accuracy") against epoch.
+
+    A run without that metric (e.g. trained without validation) keeps its legend entry,
+    marked "(no data)", so every selected run is accounted for.
+    """
+    if metric not in HISTORY_COLUMNS or metric == "epoch":
+        raise ValueError(f"metric must be one of {', '.join(HISTORY_COLUMNS[1:])}, got {metric!r}")
+    fig = styled(go.Figure(), title, height=380)
+    if not histories:
+        return _note(fig, "no runs selected")
+
+    is_fraction = metric.endswith("accuracy")
+    last_epoch = 1.0
+    for name, history in histories.items():
+        frame = history_frame(history)
+        has_data = frame[metric].notna().any()
+        if has_data:
+            last_epoch = max(last_epoch, float(frame["epoch"].max()))
+        fig.add_trace(go.Scatter(
+            x=frame["epoch"], y=frame[metric], name=name if has_data else f"{name} (no data)",
+            mode="lines+markers", marker=dict(size=6),
+            # fullData.name, not an f-string: a run name could contain "%{" or "<".
+            hovertemplate=f"%{{fullData.name}}<br>epoch %{{x}}<br>{metric} "
+                          f"%{{y:{'.2%' if is_fraction else '.4g'}}}<extra></extra>",
+        ))
+    fig.update_xaxes(title_text="epoch", rangemode="tozero", **_integer_ticks(last_epoch))
+    fig.update_yaxes(title_text=metric, tickformat=".1%" if is_fraction else None)
+    return fig
+
+
+def confusion_matrix_figure(confusion: np.ndarray, normalise: bool = False,
+                            selected: tuple[int, int] | None = None,
+                            height: int = CONFUSION_HEIGHT, title: str | None = None) -> go.Figure:
+    """The confusion matrix (rows = true digit, columns = predicted) as clickable square markers.
+
+    Built from one go.Scatter because Streamlit reports clicks on scatter points, not on
+    heatmap cells. Point i is cell (true i // 10, predicted i % 10); its customdata is
+    [true, predicted, count]. Colour and label are the count, or with `normalise` the
+    share of the true digit's row. `selected` = (true, predicted) pre-selects a cell.
+
+    The markers are sized in pixels, so the figure has a fixed width and height: show it
+    with `st.plotly_chart(fig, width="content", on_select="rerun", selection_mode="points")`.
+    """
+    confusion = np.asarray(confusion)
+    if confusion.shape != (NUM_CLASSES, NUM_CLASSES):
+        raise ValueError(f"confusion must have shape (10, 10), got {confusion.shape}")
+    counts = confusion.astype(np.int64)
+    row_totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, row_totals, out=np.zeros(counts.shape), where=row_totals > 0)
+
+    true, predicted = np.divmod(np.arange(NUM_CLASSES * NUM_CLASSES), NUM_CLASSES)
+    count, share = counts.ravel(), shares.ravel()
+    value = share if normalise else count.astype(np.float64)
+    top = max(float(value.max()), 1e-12)
+    labels = [_percent(s) for s in share] if normalise else [str(c) for c in count]
+    hover = [f"true {t}, predicted {p}<br>count {c}<br>share {_percent(s)} of true {t}"
+             for t, p, c, s in zip(true, predicted, count, share)]
+
+    side = height - CONFUSION_MARGIN["t"] - CONFUSION_MARGIN["b"]  # the square plot area, px
+    fig = go.Figure(go.Scatter(
+        x=predicted, y=true, mode="markers+text",
+        marker=dict(
+            symbol="square", size=side / NUM_CLASSES * 0.94,  # a thin gap between cells
+            color=value, colorscale="Blues", cmin=0, cmax=1 if normalise else top, showscale=True,
+            colorbar=dict(title=dict(text="share of row" if normalise else "count", side="right"),
+                          tickformat=".0%" if normalise else None, thickness=14, x=1.02, xpad=0),
+            line=dict(width=0),
+        ),
+        # Dark cells get white text; the threshold is where Blues turns mid-blue.
+        text=labels, textfont=dict(size=11, color=["white" if v / top > 0.55 else "#1f2d3d" for v in value]),
+        customdata=np.column_stack([true, predicted, count]).tolist(),  # plain ints for the page
+        hovertext=hover, hovertemplate="%{hovertext}<extra></extra>",
+        selectedpoints=None if selected is None else [selected[0] * NUM_CLASSES + selected[1]],
+        selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=0.35)),
+        showlegend=False,
+    ))
+    styled(fig, title, height=height)
+    # constrain="domain": if the area is ever not square, shrink it rather than pad the ranges.
+    axis = dict(tickmode="array", tickvals=list(range(NUM_CLASSES)), range=[-0.5, NUM_CLASSES - 0.5],
+                showgrid=False, zeroline=False, fixedrange=True, constrain="domain")
+    fig.update_layout(
+        width=side + CONFUSION_MARGIN["l"] + CONFUSION_MARGIN["r"],
+        margin=CONFUSION_MARGIN,
+        xaxis=dict(axis, title_text="predicted digit", side="bottom"),
+        # Reversed so digit 0 is the top row, as in a printed matrix; anchored for square cells.
+        yaxis=dict(axis, title_text="true digit", range=[NUM_CLASSES - 0.5, -0.5],
+                   scaleanchor="x", scaleratio=1),
+        clickmode="event+select", dragmode=False, hovermode="closest",
+    )
+    return fig
+
+
+def probability_bars(probabilities: np.ndarray, highlight: int | None = None,
+                     title: str | None = None) -> go.Figure:
+    """Ten bars, one per digit, of probabilities (10,) in [0, 1] shown as percent.
+
+    `highlight` (default: the most probable digit) is drawn in the accent colour.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    if probabilities.shape != (NUM_CLASSES,):
+        raise ValueError(f"probabilities must have 10 values, got {probabilities.shape[0]}")
+    if highlight is None:
+        highlight = int(probabilities.argmax())
+    fig = go.Figure(go.Bar(
+        x=list(range(NUM_CLASSES)), y=probabilities,
+        marker_color=[ACCENT if d == highlight else MUTED for d in range(NUM_CLASSES)],
+        text=[f"{p:.0%}" if p >= 0.005 else "" for p in probabilities], textposition="outside",
+        hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
+    ))
+    styled(fig, title, height=260)
+    fig.update_xaxes(title_text="digit", tickmode="array", tickvals=list(range(NUM_CLASSES)))
+    # 1.15 leaves room above a 100% bar for its label.
+    fig.update_yaxes(range=[0, 1.15], tickformat=".0%", tickvals=[0, 0.25, 0.5, 0.75, 1])
+    return fig
+
+
+def class_distribution(counts, second=None, names: tuple[str, str] = ("train", "test"),
+                       share: bool = False, title: str | None = None) -> go.Figure:
+    """Examples per digit as bars: `counts` (and optionally `second`) as a dict digit -> n or 10 values.
+
+    With `share`, each series is divided by its total, so a 60,000 and a 10,000 set compare.
+    """
+    fig = styled(go.Figure(), title, height=320)
+    series = [(names[0], counts, TRAIN_COLOUR)]
+    if second is not None:
+        series.append((names[1], second, VAL_COLOUR))
+    for name, values, colour in series:
+        n = _per_digit(values)
+        y = n / n.sum() if share and n.sum() > 0 else n
+        fig.add_trace(go.Bar(
+            x=list(range(NUM_CLASSES)), y=y, name=name, marker_color=colour,
+            customdata=n, hovertemplate=f"{name}<br>digit %{{x}}: %{{customdata:,}} examples"
+                                        + (" (%{y:.1%})" if share else "") + "<extra></extra>",
+        ))
+    fig.update_layout(barmode="group", showlegend=second is not None)
+    fig.update_xaxes(title_text="digit", tickmode="array", tickvals=list(range(NUM_CLASSES)))
+    fig.update_yaxes(title_text="share of examples" if share else "examples",
+                     tickformat=".0%" if share else ",")
+    return fig
+
+
+def digit_image(image: np.ndarray, title: str | None = None, size: int = 200) -> go.Figure:
+    """One 28x28 image (float in [0, 1] or uint8 0..255), white on black, without axes."""
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"image must be 2-D (28, 28), got shape {image.shape}")
+    fig = px.imshow(image, color_continuous_scale="gray", zmin=0, zmax=_white(image))
+    styled(fig, title, height=size)
+    fig.update_layout(width=size, coloraxis_showscale=False,
+                      margin=dict(l=0, r=0, t=30 if title else 0, b=0))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_traces(hovertemplate="x %{x}, y %{y}: %{z:.2f}<extra></extra>")
+    return fig
+
+
+def mean_images_figure(mean_images: np.ndarray, title: str | None = None) -> go.Figure:
+    """The ten mean digits (10, 28, 28) in a 2 x 5 grid, labelled "0".."9"."""
+    mean_images = np.asarray(mean_images)
+    if mean_images.shape[0] != NUM_CLASSES or mean_images.ndim != 3:
+        raise ValueError(f"mean_images must have shape (10, 28, 28), got {mean_images.shape}")
+    fig = px.imshow(mean_images, facet_col=0, facet_col_wrap=5, facet_row_spacing=0.08,
+                    facet_col_spacing=0.02, color_continuous_scale="gray",
+                    zmin=0, zmax=_white(mean_images))
+    # px labels facets "facet_col=3"; the digit alone says it.
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    styled(fig, title, height=360)
+    fig.update_layout(coloraxis_showscale=False)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_traces(hovertemplate="x %{x}, y %{y}: %{z:.2f}<extra></extra>")
+    return fig
+
+
+def _note(fig: go.Figure, text: str) -> go.Figure:
+    """`fig` with `text` in the middle of the paper, for figures with nothing to plot yet."""
+    fig.add_annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                       font=dict(size=16, color=MUTED))
+    return fig
+
+
+def _integer_ticks(last_epoch: float) -> dict:
+    """Axis settings for whole-epoch ticks, about ten at most (a fractional live epoch gets none)."""
+    return dict(tick0=0, dtick=max(1, math.ceil(last_epoch / 10)))
+
+
+def _percent(share: float) -> str:
+    """A share as a short cell label: "0%", "0.4%", "98.7%", "100%"."""
+    if share <= 0 or share >= 1:
+        return f"{share:.0%}"
+    return f"{share:.1%}"
+
+
+def _per_digit(values) -> np.ndarray:
+    """Counts per digit as int64 (10,), from a dict digit -> n (keys int or str) or 10 values."""
+    if isinstance(values, Mapping):
+        keyed = {int(k): v for k, v in values.items()}
+        return np.array([keyed.get(d, 0) for d in range(NUM_CLASSES)], dtype=np.int64)
+    values = np.asarray(values, dtype=np.int64).reshape(-1)
+    if values.shape != (NUM_CLASSES,):
+        raise ValueError(f"counts must have 10 values, got {values.shape[0]}")
+    return values
+
+
+def _white(image: np.ndarray) -> float:
+    """The value that means white: 255 for uint8 or anything above 1, else 1."""
+    return 255.0 if image.dtype == np.uint8 or float(np.max(image)) > 1 else 1.0

@@ -1,0 +1,181 @@
+"""Tests for mnist_core.figures: trace counts, the clickable confusion matrix, edge cases of
+learning curves, and that every figure serialises."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from mnist_core import figures
+
+
+def history(epochs: int, validation: bool = True) -> list[dict]:
+    """Rows as training writes them; without validation the val_* cells are empty strings (CSV)."""
+    return [{
+        "epoch": e, "loss": 1 / e, "accuracy": 1 - 0.5 / e,
+        "val_loss": 1.1 / e if validation else "", "val_accuracy": 1 - 0.6 / e if validation else "",
+        "learning_rate": 0.01, "elapsed_s": 20.0 * e, "epoch_s": 20.0,
+    } for e in range(1, epochs + 1)]
+
+
+@pytest.fixture
+def confusion() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    matrix = rng.integers(0, 20, (10, 10))
+    matrix[np.diag_indices(10)] = 900
+    matrix[7] = 0  # a digit with no examples: its shares must be 0, not NaN
+    return matrix
+
+
+def cell_of(fig: go.Figure, true: int, predicted: int) -> int:
+    trace = fig.data[0]
+    return next(i for i, (x, y) in enumerate(zip(trace.x, trace.y)) if x == predicted and y == true)
+
+
+def test_confusion_figure_is_100_scatter_squares(confusion):
+    fig = figures.confusion_matrix_figure(confusion)
+    assert len(fig.data) == 1 and isinstance(fig.data[0], go.Scatter)
+    assert not any(isinstance(t, go.Heatmap) for t in fig.data)
+    trace = fig.data[0]
+    assert len(trace.x) == len(trace.y) == 100
+    assert trace.marker.symbol == "square"
+    assert fig.layout.clickmode == "event+select"
+    assert fig.layout.yaxis.scaleanchor == "x"
+    assert fig.layout.yaxis.range[0] > fig.layout.yaxis.range[1]  # reversed: 0 on top
+    assert trace.marker.showscale
+
+
+def test_confusion_markers_fill_their_cells(confusion):
+    fig = figures.confusion_matrix_figure(confusion)
+    margin = fig.layout.margin
+    plot_height = fig.layout.height - margin.t - margin.b
+    plot_width = fig.layout.width - margin.l - margin.r
+    assert plot_width == plot_height  # square area: cells are square without padding the range
+    assert 0.9 * plot_height / 10 <= fig.data[0].marker.size <= plot_height / 10
+
+
+def test_confusion_customdata_and_text_match_cells(confusion):
+    fig = figures.confusion_matrix_figure(confusion)
+    trace = fig.data[0]
+    for t, p in [(0, 0), (3, 5), (9, 2), (7, 7)]:
+        i = cell_of(fig, t, p)
+        assert i == 10 * t + p  # documented point order, so point_index works too
+        assert list(trace.customdata[i]) == [t, p, confusion[t, p]]
+        assert trace.text[i] == str(confusion[t, p])
+        assert f"true {t}, predicted {p}<br>count {confusion[t, p]}" in trace.hovertext[i]
+
+
+def test_confusion_normalised_shows_row_percentages(confusion):
+    fig = figures.confusion_matrix_figure(confusion, normalise=True)
+    trace = fig.data[0]
+    assert all(text.endswith("%") for text in trace.text)
+    shares = np.asarray(trace.marker.color, dtype=float).reshape(10, 10)
+    totals = shares.sum(axis=1)
+    assert np.allclose(np.delete(totals, 7), 1.0) and totals[7] == 0
+    i = cell_of(fig, 3, 5)
+    assert trace.text[i] == f"{confusion[3, 5] / confusion[3].sum():.1%}"
+    assert list(trace.customdata[i]) == [3, 5, confusion[3, 5]]  # counts, even when normalised
+
+
+def test_confusion_preselects_a_cell(confusion):
+    fig = figures.confusion_matrix_figure(confusion, selected=(2, 4))
+    assert list(fig.data[0].selectedpoints) == [24]
+
+
+def test_confusion_rejects_wrong_shape():
+    with pytest.raises(ValueError, match="10, 10"):
+        figures.confusion_matrix_figure(np.zeros((9, 10)))
+
+
+@pytest.mark.parametrize("epochs", [1, 3])
+def test_learning_curves_with_validation(epochs):
+    fig = figures.learning_curves(history(epochs), title="run")
+    assert len(fig.data) == 4  # training and validation, loss and accuracy
+    assert all(len(t.x) == epochs for t in fig.data)
+    assert all("markers" in t.mode for t in fig.data)  # one epoch is still visible
+    assert {t.name for t in fig.data} == {"training", "validation"}
+    assert sum(bool(t.showlegend) for t in fig.data) == 2  # one legend entry per series
+    fig.to_json()
+
+
+def test_learning_curves_without_validation_from_a_dataframe():
+    frame = pd.DataFrame(history(3, validation=False))
+    frame[["val_loss", "val_accuracy"]] = np.nan
+    fig = figures.learning_curves(frame)
+    assert [t.name for t in fig.data] == ["training", "training"]
+    assert list(fig.data[1].y) == pytest.approx([0.5, 0.75, 1 - 0.5 / 3])
+
+
+def test_learning_curves_empty_and_live_point():
+    empty = figures.learning_curves([])
+    assert len(empty.data) == 0
+    assert any("no epochs yet" in a.text for a in empty.layout.annotations)
+    empty.to_json()
+
+    first = figures.learning_curves([], live={"epoch": 0.37, "loss": 2.1, "accuracy": 0.4})
+    assert len(first.data) == 2 and list(first.data[0].x) == [0.37]
+
+    moving = figures.learning_curves(history(2), live={"epoch": 2.5, "loss": 0.4, "accuracy": 0.8})
+    training = [t for t in moving.data if t.name == "training"]
+    assert [list(t.x) for t in training] == [[1, 2, 2.5]] * 2
+    assert all(len(t.x) == 2 for t in moving.data if t.name == "validation")
+    moving.to_json()
+
+
+def test_compare_curves_one_line_per_run():
+    fig = figures.compare_curves({"small": history(3), "big": history(5), "no-val": history(2, False)})
+    assert [t.name for t in fig.data] == ["small", "big", "no-val (no data)"]
+    assert len(fig.data[1].x) == 5
+    loss = figures.compare_curves({"a": history(2)}, metric="loss")
+    assert list(loss.data[0].y) == [1.0, 0.5]
+    assert len(figures.compare_curves({}).data) == 0
+    with pytest.raises(ValueError, match="metric"):
+        figures.compare_curves({"a": history(2)}, metric="speed")
+    fig.to_json()
+
+
+def test_probability_bars_highlight():
+    probs = np.array([0.01, 0.02, 0.9, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01])
+    fig = figures.probability_bars(probs)
+    bars = fig.data[0]
+    assert isinstance(bars, go.Bar) and len(bars.x) == 10
+    colours = list(bars.marker.color)
+    assert colours[2] == figures.ACCENT and colours.count(figures.ACCENT) == 1
+    assert list(fig.layout.yaxis.range) == [0, pytest.approx(1.15)] and fig.layout.yaxis.tickformat == ".0%"
+    other = figures.probability_bars(probs, highlight=7)
+    assert list(other.data[0].marker.color).index(figures.ACCENT) == 7
+    with pytest.raises(ValueError):
+        figures.probability_bars(np.ones(9))
+    fig.to_json()
+
+
+def test_class_distribution_one_or_two_series():
+    one = figures.class_distribution({str(d): 10 + d for d in range(10)})
+    assert len(one.data) == 1 and list(one.data[0].y) == [10 + d for d in range(10)]
+    two = figures.class_distribution(np.full(10, 6000), np.full(10, 1000), share=True)
+    assert [t.name for t in two.data] == ["train", "test"]
+    assert all(math.isclose(sum(t.y), 1.0) for t in two.data)
+    two.to_json()
+
+
+def test_digit_image_and_mean_images():
+    image = figures.digit_image(np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8))
+    assert len(image.data) == 1 and not image.layout.xaxis.visible
+    image.to_json()
+
+    means = np.stack([np.full((28, 28), d / 10) for d in range(10)])
+    grid = figures.mean_images_figure(means)
+    assert len(grid.data) == 10
+    assert sorted(a.text for a in grid.layout.annotations) == [str(d) for d in range(10)]
+    grid.to_json()
+
+
+def test_history_frame_coerces_csv_strings():
+    rows = [{"epoch": "2", "loss": "0.5"}, {"epoch": "1", "loss": "0.7", "val_loss": ""}]
+    frame = figures.history_frame(rows)
+    assert frame["epoch"].tolist() == [1.0, 2.0] and frame["val_loss"].isna().all()
+    assert list(frame.columns) == list(figures.HISTORY_COLUMNS)
