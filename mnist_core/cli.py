@@ -1,0 +1,251 @@
+"""The command line: `python -m mnist_core {fetch,train,list,evaluate,predict,export}`.
+
+Expected faults (bad files, bad values, unknown names) print one line on stderr and exit
+with status 2; nothing else is caught, so a real bug keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from . import runs
+from .errors import StudioError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class ProgressBar:
+    """A one-line terminal progress bar on stderr: `[#####-----] 52% 3.1 s left`."""
+
+    def __init__(self, stream=sys.stderr, width: int = 30):
+        self.stream, self.width, self.last = stream, width, 0.0
+
+    def show(self, fraction: float, text: str = "", force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < 0.1:
+            return
+        self.last = now
+        fraction = min(max(fraction, 0.0), 1.0)
+        filled = int(round(fraction * self.width))
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\r[{bar}] {fraction:4.0%} {text}\x1b[K")
+        self.stream.flush()
+
+    def done(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _download_progress(bar: ProgressBar):
+    def progress(done: int, total: int) -> None:
+        mb = done / 1e6
+        bar.show(done / total if total else 0.0, f"{mb:.1f} MB", force=done == total)
+    return progress
+
+
+# --------------------------------------------------------------------------- commands
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from .data import load_mnist
+
+    bar = ProgressBar()
+    data = load_mnist(progress=_download_progress(bar), log=_log)
+    print(f"MNIST ready: {len(data.x_train)} training and {len(data.x_test)} test images "
+          f"from {data.source}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .data import load_mnist
+    from .training import TrainConfig, TrainingListener, train
+
+    config = TrainConfig(args.preset, epochs=args.epochs, batch_size=args.batch_size,
+                         learning_rate=args.lr, seed=args.seed, val_fraction=args.val_fraction,
+                         train_limit=args.train_limit, test_limit=args.test_limit)
+    epochs = config.resolve()["epochs"]  # bad values are reported before loading anything
+    bar = ProgressBar()
+
+    class Terminal(TrainingListener):
+        def on_batch(self, p):
+            if args.quiet:
+                return
+            eta = f", {p['eta_s']:.0f} s left" if p.get("eta_s") is not None else ""
+            bar.show(p["fraction"], f"epoch {p['epoch']}/{p['epochs']} batch {p['batch']}/"
+                     f"{p['batches']} loss {p['loss']:.4f} acc {p['accuracy']:.4f}{eta}")
+
+        def on_epoch(self, row):
+            val = "" if math.isnan(row["val_accuracy"]) else f", val_accuracy {row['val_accuracy']:.4f}"
+            if not args.quiet:
+                bar.show(row["epoch"] / epochs, force=True)
+                bar.done()
+            _log(f"epoch {row['epoch']}: loss {row['loss']:.4f}, accuracy {row['accuracy']:.4f}"
+                 f"{val} ({row['epoch_s']:.1f} s)")
+
+    stop_flag = {"stop": False}
+
+    def on_signal(signum, frame):  # SIGTERM / SIGINT: finish the batch, keep the best weights
+        stop_flag["stop"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    data = load_mnist(progress=_download_progress(ProgressBar()), log=_log)
+    run = train(config, listeners=[Terminal()], stop=lambda: stop_flag["stop"], data=data,
+                run_id=args.run_id, log=_log)
+    print(run.path)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    all_runs = runs.list_runs()
+    if args.json:
+        for run in all_runs:
+            print(json.dumps({"run_id": run.id, "preset": run.preset, "status": run.status,
+                              "test_accuracy": run.test_accuracy,
+                              "train_seconds": run.meta.get("train_seconds"),
+                              "started_at": run.meta.get("started_at"), "error": run.error}))
+        return 0
+    if not all_runs:
+        print("No runs yet. Train one with: python -m mnist_core train --preset fast-cnn")
+        return 0
+    print(f"{'RUN':42} {'PRESET':22} {'STATUS':12} {'TEST ACC':>8} {'SECONDS':>8}")
+    for run in all_runs:
+        acc = run.test_accuracy
+        secs = run.meta.get("train_seconds")
+        print(f"{run.id:42} {run.preset:22} {run.status:12} "
+              f"{f'{acc:.2%}' if isinstance(acc, (int, float)) else '-':>8} "
+              f"{f'{secs:.1f}' if isinstance(secs, (int, float)) else '-':>8}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import load_mnist, normalise
+    from .evaluation import evaluate
+    from .inference import Predictor, load_model
+
+    model_path = runs.resolve_model_path(args.model)
+    predictor = Predictor(load_model(model_path))
+    data = load_mnist(log=_log if not args.json else None)
+    start = time.perf_counter()
+    result = evaluate(predictor.predict_batch(normalise(data.x_test)), data.y_test)
+    seconds = time.perf_counter() - start
+    if args.json:
+        print(json.dumps({"model": str(model_path), "seconds": round(seconds, 3), **result.to_dict()}))
+        return 0
+    print(f"Model: {model_path}")
+    print(f"Accuracy {result.accuracy:.4%}, macro F1 {result.macro_f1:.4f} "
+          f"on {result.n} test images ({seconds:.2f} s)")
+    print(result.per_class_table().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .errors import InputError
+    from .inference import Predictor, load_model, predict_image
+    from .preprocess import load_image
+
+    predictor = Predictor(load_model(runs.resolve_model_path(args.model)))
+    failures = 0
+    for name in args.images:
+        try:
+            prediction = predict_image(predictor, load_image(name))
+        except InputError as exc:
+            failures += 1
+            _log(f"{name}: {exc}")
+            if args.json:
+                print(json.dumps({"file": name, "digit": None, "confidence": None, "error": str(exc)}))
+            continue
+        if args.json:
+            probs = prediction.probabilities
+            print(json.dumps({"file": name, "digit": prediction.digit,
+                              "confidence": prediction.confidence,
+                              "probabilities": None if probs is None else [round(float(p), 6) for p in probs]}))
+        elif prediction.digit is None:
+            print(f"{name}: no digit found")
+        else:
+            print(f"{name}: {prediction.digit} ({prediction.confidence:.1%})")
+    return 1 if failures else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    out = export_run(args.run, Path(args.out) if args.out else None, log=_log)
+    print(out)
+    return 0
+
+
+# --------------------------------------------------------------------------- parsing
+
+def build_parser() -> argparse.ArgumentParser:
+    from .presets import PRESETS
+
+    parser = _Parser(prog="python -m mnist_core", description="MNIST Studio from the command line.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("fetch", help="download and verify MNIST (prints the source used)")
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("train", help="train a preset; prints the run directory")
+    p.add_argument("--preset", required=True, help=f"one of: {', '.join(PRESETS)}")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--val-fraction", type=float, help="share of training images held out")
+    p.add_argument("--train-limit", type=int, help="train on the first N images only")
+    p.add_argument("--test-limit", type=int, help="test on the first N test images only")
+    p.add_argument("--run-id", help="name of the run directory (default: time-preset-random)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, one line per epoch")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("list", help="list runs with status and test accuracy")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("evaluate", help="metrics of a model on the 10,000 test images")
+    p.add_argument("--model", help="run id, run directory or .keras file (default: shipped model)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify image files")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--model", help="run id, run directory or .keras file (default: shipped model)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a run as a TensorFlow SavedModel and a .tflite file")
+    p.add_argument("run", help="run id or run directory")
+    p.add_argument("--out", help="output directory (default: exports/<run-id>)")
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter off the terminal
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except StudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+

@@ -1,0 +1,106 @@
+"""What several pages share: cached data and models, the training queue, run menus, errors.
+
+Not a page itself (streamlit_app.py lists the pages explicitly). All machine learning stays
+in `mnist_core`; this module only caches its results per server process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from mnist_core import paths, runs
+from mnist_core.data import Mnist, load_mnist
+from mnist_core.errors import StudioError
+
+
+def demo_mode() -> bool:
+    """Hosted-demo mode (`MNIST_STUDIO_DEMO=1`): no training, no deleting, no writing."""
+    return os.environ.get("MNIST_STUDIO_DEMO", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@st.cache_resource(show_spinner="Loading MNIST…")
+def mnist() -> Mnist:
+    """The whole dataset, loaded once per server process (arrays are shared, read-only)."""
+    data = load_mnist()
+    for array in (data.x_train, data.y_train, data.x_test, data.y_test):
+        array.flags.writeable = False
+    return data
+
+
+@st.cache_data(show_spinner=False)
+def label_counts() -> dict[str, np.ndarray]:
+    data = mnist()
+    return {"train": np.bincount(data.y_train, minlength=10),
+            "test": np.bincount(data.y_test, minlength=10)}
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=16)
+def _predictor(model_path: str, mtime: float):
+    from mnist_core.inference import Predictor, load_model
+
+    return Predictor(load_model(model_path))
+
+
+def predictor(model_path: Path):
+    """The Predictor for a model file, loaded once per server process and file version."""
+    return _predictor(str(model_path), model_path.stat().st_mtime)
+
+
+@st.cache_resource(show_spinner="Evaluating on the 10,000 test images…", max_entries=16)
+def _evaluation(model_path: str, mtime: float):
+    from mnist_core.data import normalise
+    from mnist_core.evaluation import evaluate
+
+    data = mnist()
+    return evaluate(_predictor(model_path, mtime).predict_batch(normalise(data.x_test)), data.y_test)
+
+
+def evaluation(model_path: Path):
+    """The test-set Evaluation of a model file, computed once per file version."""
+    return _evaluation(str(model_path), model_path.stat().st_mtime)
+
+
+@st.cache_resource
+def _training_queue(models_dir: str):
+    from mnist_core.jobs import TrainingQueue
+
+    return TrainingQueue(Path(models_dir))
+
+
+def training_queue():
+    """The server's one training queue (one training at a time, shared by every visitor)."""
+    return _training_queue(str(paths.models_dir()))
+
+
+def runs_with_models() -> list[runs.Run]:
+    """Runs that can predict (the shipped default first), for run pickers."""
+    return [r for r in runs.list_runs() if r.has_model and r.status != "running"]
+
+
+def run_picker(label: str, key: str, help: str | None = None) -> runs.Run | None:
+    """A selectbox of runs with a model; the choice is kept in the URL (?run=ID) so it can be shared."""
+    options = runs_with_models()
+    if not options:
+        st.warning("No trained model yet. Train one on the Train page.")
+        return None
+    ids = [r.id for r in options]
+    wanted = st.query_params.get("run")
+    index = ids.index(wanted) if wanted in ids else 0
+    chosen = st.selectbox(label, options, index=index, format_func=runs.Run.label, key=key, help=help)
+    if chosen is not None and chosen.id != runs.DEFAULT_RUN_ID:
+        st.query_params["run"] = chosen.id
+    elif "run" in st.query_params:
+        del st.query_params["run"]
+    return chosen
+
+
+def show_error(exc: Exception) -> None:
+    """One plain sentence for an expected fault; the program keeps going."""
+    if isinstance(exc, StudioError):
+        st.error(str(exc), icon="⚠️")
+    else:
+        st.error(f"Something went wrong: {type(exc).__name__}: {exc}", icon="⚠️")

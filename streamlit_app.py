@@ -1,0 +1,18 @@
+"""MNIST Studio: `streamlit run streamlit_app.py`. Page config, navigation and sidebar only."""
+
+import streamlit as st
+
+st.set_page_config(page_title="MNIST Studio", page_icon="✏️", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", url_path="home", default=True),
+    st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon="📊", url_path="evaluate"),
+    st.Page("pages/draw.py", title="Draw", icon="✏️", url_path="draw"),
+    st.Page("pages/compare.py", title="Compare", icon="📈", url_path="compare"),
+]
+
+page = st.navigation(PAGES)
+with st.sidebar:
+    st.caption("MNIST Studio: train, evaluate and play with handwritten-digit networks.")
+page.run()
