@@ -37,6 +37,7 @@ class Job:
     submitted_at: float = field(default_factory=time.time)
     returncode: int | None = None
     error: str | None = None         # the worker's last words when it failed before writing run.json
+    stop_requested: bool = False     # stop() was called while it ran
     process: subprocess.Popen | None = field(default=None, repr=False)
 
 
@@ -98,6 +99,7 @@ class TrainingQueue:
         """Stop a running job after its current batch, or take a queued one off the queue."""
         with self._lock:
             if self._running and self._running.run_id == run_id:
+                self._running.stop_requested = True
                 if (self.models_dir / run_id).is_dir():
                     runs.request_stop(self.models_dir / run_id)
                 else:  # still loading data: no run directory for a STOP file yet
@@ -135,7 +137,10 @@ class TrainingQueue:
         if job is not None and job.process is not None and job.process.poll() is not None:
             job.returncode, job.state = job.process.returncode, "finished"
             if job.returncode != 0 and not (self.models_dir / job.run_id / "run.json").is_file():
-                job.error = self._last_log_line(job) or f"worker exited with code {job.returncode}"
+                if job.stop_requested:  # stopped while starting up: nothing was trained
+                    job.state = "cancelled"
+                else:
+                    job.error = self._last_log_line(job) or f"worker exited with code {job.returncode}"
             self._finished[job.run_id] = job
             self._running = None
         if self._running is not None or not self._queued:

@@ -159,15 +159,20 @@ def get_run(run_id: str, models_dir: Path | None = None) -> Run:
 
 
 def resolve_model_path(ref: str | None, models_dir: Path | None = None) -> Path:
-    """A model file from a run id, a run directory, a `.keras` path, or None (the default run)."""
-    if ref is None:
-        ref = DEFAULT_RUN_ID
+    """A model file from a run id, a run directory path, a `.keras` file, or None (the default run).
+
+    Only something that looks like a path ("/" in it, or a `.keras` suffix) is read as one;
+    anything else must be a valid run id inside `models_dir`.
+    """
+    ref = DEFAULT_RUN_ID if ref is None else ref
     candidate = Path(ref)
-    if candidate.suffix == ".keras" or candidate.is_file():
+    if candidate.suffix == ".keras":
         if not candidate.is_file():
             raise ModelError(f"{ref}: no such model file")
         return candidate
-    if candidate.is_dir():
+    if os.sep in ref or "/" in ref:
+        if not candidate.is_dir():
+            raise ModelError(f"{ref}: no such run directory")
         run = read_run(candidate)
     else:
         run = get_run(ref, models_dir)

@@ -1,0 +1,108 @@
+"""Compare page: every training run in one table, their learning curves overlaid, and deleting."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from mnist_core import figures, runs
+from mnist_core.errors import StudioError
+from pages import shared
+
+STATUS_WORDS = {"completed": "Completed", "stopped": "Stopped early", "failed": "Failed",
+                "interrupted": "Interrupted", "running": "Training", "invalid": "Unreadable"}
+METRICS = {"val_accuracy": "Validation accuracy", "accuracy": "Training accuracy",
+           "val_loss": "Validation loss", "loss": "Training loss"}
+DEFAULT_SELECTED = 3  # completed runs drawn when the page opens
+
+
+def _name(run: runs.Run) -> str:
+    return "default (shipped)" if run.is_default else run.id
+
+
+def _table(all_runs: list[runs.Run]) -> pd.DataFrame:
+    """One row per run, in words and numbers fit for st.dataframe (no metric is computed here)."""
+    rows = []
+    for run in all_runs:
+        params = run.meta.get("params") or {}
+        done, planned = run.meta.get("epochs_completed"), params.get("epochs")
+        rows.append({
+            "Run": _name(run), "Model": run.preset, "Status": STATUS_WORDS.get(run.status, run.status),
+            "Test accuracy": run.test_accuracy,
+            "Epochs": f"{done if done is not None else '?'} of {planned}" if planned else None,
+            "Batch size": params.get("batch_size"), "Learning rate": params.get("learning_rate"),
+            "Seed": params.get("seed"), "Training time (s)": run.meta.get("train_seconds"),
+            "Started": run.meta.get("started_at"),
+        })
+    table = pd.DataFrame(rows)
+    table["Started"] = pd.to_datetime(table["Started"], utc=True, errors="coerce")
+    return table
+
+
+def _delete(run_id: str) -> None:
+    """Button callback: runs before the page is redrawn, so the table already lacks the run."""
+    try:
+        runs.delete_run(run_id)
+        st.session_state.compare_notice = ("success", f"Deleted the run {run_id}.")
+    except StudioError as exc:
+        st.session_state.compare_notice = ("error", str(exc))
+    st.session_state.compare_delete = None
+    st.session_state.compare_confirm = False
+
+
+st.title("Compare runs")
+kind, text = st.session_state.pop("compare_notice", (None, None))
+if kind == "success":
+    st.success(text, icon="🗑️")
+elif kind == "error":
+    st.error(text, icon="⚠️")
+
+try:
+    all_runs = runs.list_runs()
+except OSError as exc:
+    shared.show_error(exc)
+    st.stop()
+if not all_runs:
+    st.info("No training runs yet. Train a model on the Train page and it will appear here.")
+    st.stop()
+
+st.dataframe(_table(all_runs), hide_index=True, key="compare_table", column_config={
+    "Test accuracy": st.column_config.ProgressColumn(
+        min_value=0, max_value=1, format="percent",
+        help="Share of the test pictures read right"),
+    "Learning rate": st.column_config.NumberColumn(format="%g"),
+    "Training time (s)": st.column_config.NumberColumn(format="%.1f"),
+    "Started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+})
+
+st.header("Learning curves")
+by_id = {run.id: run for run in all_runs if run.status != "invalid"}
+completed = [run_id for run_id, run in by_id.items() if run.status == "completed"]
+chosen = st.multiselect("Runs to draw", list(by_id), default=completed[:DEFAULT_SELECTED],
+                        format_func=lambda run_id: by_id[run_id].label(), key="compare_runs")
+metric = st.segmented_control("Measure", list(METRICS), format_func=METRICS.get,
+                              default="val_accuracy", required=True, key="compare_metric")
+if chosen:
+    histories = {_name(by_id[run_id]): runs.read_history(by_id[run_id].path) for run_id in chosen}
+    st.plotly_chart(figures.compare_curves(histories, metric))
+    if metric.startswith("val_"):
+        st.caption("Validation is measured on training pictures held back from training. "
+                   "Runs trained without any show as “(no data)”.")
+else:
+    st.info("Choose one or more runs to draw their learning curves.")
+
+st.header("Delete a run")
+if shared.demo_mode():
+    st.info("Deleting runs is turned off in this demo, so every visitor sees the same runs.")
+    st.stop()
+deletable = {run.id: run for run in all_runs if not run.is_default and run.status != "running"}
+if not deletable:
+    st.caption("Nothing to delete: the ready-made model is kept, and runs still training must be stopped first.")
+    st.stop()
+target = st.selectbox("Run to delete", list(deletable), index=None, key="compare_delete",
+                      format_func=lambda run_id: deletable[run_id].label(),
+                      placeholder="Choose a run",
+                      help="The ready-made model is never deleted; runs still training are not listed.")
+sure = st.checkbox("I understand the run and its model are deleted for good", key="compare_confirm")
+st.button("Delete", type="primary", icon="🗑️", disabled=target is None or not sure,
+          on_click=_delete, args=(target,), key="compare_delete_button")

@@ -1,0 +1,204 @@
+"""Evaluate page: how a trained model does on the 10,000 MNIST test images.
+
+Headline numbers, a per-digit table, the confusion matrix (click a cell to see exactly
+those test images below it), the run's learning curves and downloads. The Evaluation
+comes from `shared.evaluation` (computed once per model file); this page only draws it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import streamlit as st
+
+from mnist_core import figures, runs
+from pages import shared
+
+PER_PAGE = 24         # gallery images per page (3 rows of 8)
+GALLERY_COLUMNS = 8
+UPSCALE = 4           # 28 px test images shown at 112 px, nearest-neighbour (crisp pixels)
+CELLS_KEY = "evaluate_cells"  # session_state: {run id: (true, predicted)} the selected cell per run
+
+
+def cell_from_selection(selection) -> tuple[int, int] | None:
+    """(true, predicted) of the clicked confusion-matrix point, or None for no selection.
+
+    `selection` is the "selection" part of st.plotly_chart's state: {"points": [{"customdata":
+    [true, predicted, count], "point_index": i, ...}], ...}; point i is cell (i // 10, i % 10).
+    """
+    points = (selection or {}).get("points") or []
+    if not points:
+        return None
+    point = points[-1]
+    data = point.get("customdata")
+    if isinstance(data, (list, tuple)) and len(data) >= 2:
+        t, p = int(data[0]), int(data[1])
+    elif point.get("point_index") is not None:
+        t, p = divmod(int(point["point_index"]), 10)
+    else:
+        return None
+    return (t, p) if 0 <= t < 10 and 0 <= p < 10 else None
+
+
+def _on_cell_click(chart_key: str, run_id: str) -> None:
+    """Remember the clicked cell (called by Streamlit before the rerun, only on a new click)."""
+    state = st.session_state.get(chart_key) or {}
+    cell = cell_from_selection(state.get("selection"))
+    if cell is not None:
+        st.session_state.setdefault(CELLS_KEY, {})[run_id] = cell
+
+
+def _worst_cell(confusion: np.ndarray) -> tuple[int, int]:
+    """The off-diagonal cell with the most images (the model's commonest mix-up)."""
+    off = np.array(confusion, dtype=np.int64)
+    np.fill_diagonal(off, -1)
+    t, p = np.unravel_index(int(off.argmax()), off.shape)
+    return int(t), int(p)
+
+
+def _duration(seconds) -> str:
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return "-"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _summary(run: runs.Run) -> str:
+    """One line: what was trained on how much, for how long, and how it ended."""
+    meta = run.meta
+    params, data = meta.get("params", {}), meta.get("data", {})
+    parts = [f"**{run.preset}**"]
+    if data.get("train_examples"):
+        parts.append(f"learned from {data['train_examples']:,} images")
+    if meta.get("epochs_completed") is not None:
+        parts.append(f"{meta['epochs_completed']} epoch(s)")
+    if params.get("batch_size"):
+        parts.append(f"batch {params['batch_size']}")
+    if params.get("learning_rate"):
+        parts.append(f"learning rate {np.format_float_positional(params['learning_rate'], trim='-')}")
+    if run.status != "completed":
+        parts.append(f"status: {run.status}")
+    if meta.get("started_at"):
+        parts.append(f"started {meta['started_at'].replace('T', ' ')[:16]} UTC")
+    return " · ".join(parts)
+
+
+def _gallery(evaluation, images: np.ndarray, run_id: str, cell: tuple[int, int]) -> None:
+    """Exactly the test images of confusion cell `cell`, most confident first, paged."""
+    t, p = cell
+    indices = evaluation.cell(t, p)
+    kind = "read correctly" if t == p else "mistaken"
+    st.subheader(f"{len(indices):,} images: true {t}, predicted {p}")
+    if len(indices) == 0:
+        st.info(f"No test image of a {t} was read as a {p}. Click another cell of the matrix.")
+        return
+    st.caption(f"Test images of a {t} that the model {kind}{'' if t == p else f' as a {p}'}; "
+               "most confident first. The percentage is how sure the model was.")
+    pages = math.ceil(len(indices) / PER_PAGE)
+    page = 1
+    if pages > 1:
+        page = st.number_input(f"Page (of {pages})", 1, pages, 1, step=1,
+                               key=f"evaluate_page_{run_id}_{t}_{p}")
+    shown = indices[(page - 1) * PER_PAGE: page * PER_PAGE]
+    cols = st.columns(GALLERY_COLUMNS)
+    for n, i in enumerate(shown):
+        big = np.repeat(np.repeat(images[i], UPSCALE, axis=0), UPSCALE, axis=1)
+        cols[n % GALLERY_COLUMNS].image(
+            big, caption=f"true {t} · predicted {p} · {evaluation.confidence[i]:.0%}")
+    if pages > 1:
+        first = (page - 1) * PER_PAGE + 1
+        st.caption(f"Images {first:,}–{first + len(shown) - 1:,} of {len(indices):,}.")
+
+
+# --------------------------------------------------------------------------- the page
+
+st.title("Evaluate a model")
+st.caption("How well a trained model reads the 10,000 MNIST test images, which it never "
+           "saw while learning.")
+
+run = shared.run_picker("Model", key="evaluate_run",
+                        help="Any training that produced a model. The shipped model comes first.")
+if run is None:
+    st.stop()
+st.markdown(_summary(run))
+
+try:
+    evaluation = shared.evaluation(run.model_path)
+    test_images = shared.mnist().x_test
+except Exception as exc:  # a damaged model file, missing data: one line, the page stays usable
+    shared.show_error(exc)
+    st.stop()
+
+wrong = len(evaluation.misclassified())
+cols = st.columns(4)
+cols[0].metric("Accuracy", f"{evaluation.accuracy:.2%}", border=True,
+               help="Share of the test images whose digit the model named correctly.")
+cols[1].metric("Macro F1", f"{evaluation.macro_f1:.2%}", border=True,
+               help="Precision and recall combined, averaged over the ten digits with equal "
+                    "weight: low when some digit is read badly, even if it is rare.")
+cols[2].metric("Misclassified", f"{wrong:,} of {evaluation.n:,}", border=True,
+               help="Test images the model got wrong.")
+cols[3].metric("Training time", _duration(run.meta.get("train_seconds")), border=True,
+               help="How long the training took, without loading the data.")
+
+matrix_col, table_col = st.columns([3, 2], gap="large")
+cells = st.session_state.setdefault(CELLS_KEY, {})
+cell = tuple(cells.get(run.id) or _worst_cell(evaluation.confusion))
+with matrix_col:
+    st.subheader("Confusion matrix")
+    st.caption("Rows are the true digit, columns the digit the model said. The diagonal holds "
+               "the right answers; everything else is a mistake. **Click a cell** to see its images.")
+    normalise = st.toggle("Show each row as shares instead of counts", key="evaluate_normalise")
+    chart_key = f"evaluate_confusion_{run.id}"
+    st.plotly_chart(
+        figures.confusion_matrix_figure(evaluation.confusion, normalise=normalise, selected=cell),
+        width="content", on_select=functools.partial(_on_cell_click, chart_key, run.id),
+        selection_mode="points", key=chart_key, config={"displayModeBar": False})
+with table_col:
+    st.subheader("Per digit")
+    percent = st.column_config.NumberColumn
+    st.dataframe(
+        evaluation.per_class_table(), hide_index=True, width="stretch",
+        column_config={
+            "digit": st.column_config.NumberColumn("Digit", format="%d"),
+            "precision": percent("Precision", format="percent",
+                                 help="Of the images the model called this digit, the share that were."),
+            "recall": percent("Recall", format="percent",
+                              help="Of the images of this digit, the share the model found."),
+            "f1": percent("F1", format="percent", help="Precision and recall combined."),
+            "support": st.column_config.NumberColumn("Test images", format="localized"),
+        })
+    st.dataframe(
+        evaluation.averages_table(), hide_index=True, width="stretch",
+        column_config={
+            "average": st.column_config.TextColumn("Average"),
+            "precision": percent("Precision", format="percent"),
+            "recall": percent("Recall", format="percent"),
+            "f1": percent("F1", format="percent"),
+            "support": st.column_config.NumberColumn("Test images", format="localized"),
+        })
+    st.caption("Macro: every digit counts the same. Weighted: by how many test images it has.")
+
+_gallery(evaluation, test_images, run.id, cell)
+
+st.subheader("Learning curves")
+history = runs.read_history(run.path)
+if history:
+    st.plotly_chart(figures.learning_curves(history), key="evaluate_curves")
+else:
+    st.caption("No training history was saved with this model.")
+
+st.subheader("Downloads")
+dl1, dl2, _ = st.columns([1, 1, 2])
+dl1.download_button("Model file (.keras)", data=run.model_path.read_bytes,
+                    file_name=f"mnist-{run.id}.keras", mime="application/octet-stream",
+                    key="evaluate_download_model", on_click="ignore", icon="⬇️")
+dl2.download_button("Metrics table (.csv)", data=evaluation.metrics_csv,
+                    file_name=f"mnist-{run.id}-metrics.csv", mime="text/csv",
+                    key="evaluate_download_metrics", on_click="ignore", icon="⬇️")

@@ -1,0 +1,113 @@
+"""mnist_core.cli: every command end to end on a small slice, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnist_core import cli, runs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_through_the_real_entry_point_then_list(tmp_path):
+    """`python -m mnist_core train` in a subprocess: the path the app's worker takes."""
+    env = {**os.environ, "MNIST_MODELS_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "mnist_core", "train", "--preset", "seed-mlp-dropout", "--epochs", "1",
+         "--train-limit", "500", "--test-limit", "300", "--run-id", "cli-run"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(tmp_path / "cli-run")
+    assert "epoch 1:" in done.stderr and "Traceback" not in done.stderr
+    run = runs.get_run("cli-run", tmp_path)
+    assert run.status == "completed" and run.has_model
+
+    listed = subprocess.run([sys.executable, "-m", "mnist_core", "list", "--json"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert rows == [{"run_id": "cli-run", "preset": "seed-mlp-dropout", "status": "completed",
+                     "test_accuracy": run.test_accuracy, "train_seconds": run.meta["train_seconds"],
+                     "started_at": run.meta["started_at"], "error": None}]
+
+
+def test_evaluate_json_reports_every_metric(capsys, models_env, mnist):
+    code, out, _ = run_cli(capsys, "evaluate", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert {"accuracy", "macro_f1", "per_class", "confusion_matrix"} <= set(result)
+    matrix = np.array(result["confusion_matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == 10000
+    assert result["accuracy"] == pytest.approx(np.trace(matrix) / 10000)
+    assert [row["support"] for row in result["per_class"]] == np.bincount(mnist.y_test).tolist()
+
+
+def _digit_png(path: Path, digit_image: np.ndarray, canvas: int, offset: tuple[int, int]) -> Path:
+    """A test digit scaled up and pasted off-centre, dark on a light background."""
+    big = Image.fromarray(255 - digit_image).resize((canvas // 3, canvas // 3), Image.BILINEAR)
+    picture = Image.new("L", (canvas, canvas), 255)
+    picture.paste(big, offset)
+    picture.save(path)
+    return path
+
+
+def test_predict_json_reads_files_and_reports_bad_ones(capsys, models_env, mnist, tmp_path):
+    one = _digit_png(tmp_path / "one.png", mnist.x_test[2], 300, (10, 10))  # x_test[2] is a 1
+    blank = tmp_path / "blank.png"
+    Image.new("L", (50, 50), 255).save(blank)
+    fake = tmp_path / "fake.png"
+    fake.write_text("<html>not an image</html>")
+    code, out, err = run_cli(capsys, "predict", "--json", str(one), str(blank), str(fake),
+                             str(tmp_path / "missing.png"))
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 1  # some inputs were bad
+    assert [line["file"] for line in lines] == [str(one), str(blank), str(fake), str(tmp_path / "missing.png")]
+    assert isinstance(lines[0]["digit"], int) and 0 <= lines[0]["confidence"] <= 1
+    assert lines[1]["digit"] is None and lines[1]["confidence"] is None
+    assert lines[2]["error"] and lines[3]["error"]
+    assert len(err.strip().splitlines()) == 2 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--preset", "nope"], "Unknown preset 'nope'"),
+    (["train", "--preset", "fast-cnn", "--epochs", "0"], "epochs must be between 1 and 200"),
+    (["train", "--preset", "fast-cnn", "--lr", "abc"], "invalid float value: 'abc'"),
+    (["evaluate", "--model", "no-such-run"], "No run called 'no-such-run'"),
+    (["evaluate", "--model", "../escape"], "no such run directory"),
+    (["predict", "--model", "missing.keras", "x.png"], "missing.keras: no such model file"),
+    (["export", "no-such-run"], "No run called 'no-such-run'"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_input_exits_nonzero_with_one_line(capsys, models_env, args, message):
+    code, out, err = run_cli(capsys, *args)
+    assert code == cli.EXIT_BAD_INPUT
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_export_writes_saved_model_and_tflite(capsys, models_env, tmp_path):
+    code, out, _ = run_cli(capsys, "export", "default", "--out", str(tmp_path / "export"))
+    assert code == 0
+    out_dir = Path(out.strip())
+    assert (out_dir / "saved_model" / "saved_model.pb").is_file()
+    tflite = (out_dir / "model.tflite").read_bytes()
+    assert tflite[4:8] == b"TFL3"  # the TensorFlow Lite flatbuffer identifier
+    assert not [p for p in out_dir.parent.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_fetch_says_which_source(capsys):
+    code, out, _ = run_cli(capsys, "fetch")
+    assert code == 0 and "60000 training and 10000 test images from" in out

@@ -1,0 +1,97 @@
+"""mnist_core.runs: run ids, reading and listing, derived status, history, stop and delete."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from mnist_core import runs
+from mnist_core.errors import InputError, ModelError
+
+
+@pytest.mark.parametrize("bad", ["../etc", "a/b", "", ".hidden", "x" * 101, "run id", "..", "a\\b"])
+def test_invalid_run_ids_are_refused(bad):
+    with pytest.raises(InputError, match="Invalid run id"):
+        runs.validate_run_id(bad)
+
+
+def test_new_run_id_is_valid_and_unique():
+    ids = {runs.new_run_id("fast-cnn") for _ in range(50)}
+    assert len(ids) > 45 and all(runs.validate_run_id(i) for i in ids)
+
+
+def test_create_read_and_list(tmp_path):
+    first = runs.create_run("fast-cnn", {"params": {"epochs": 1}}, models_dir=tmp_path, run_id="a-run")
+    runs.update_meta(first, status="completed", test_accuracy=0.99, started_at="2026-01-01T00:00:00")
+    runs.create_run("best-cnn", {}, models_dir=tmp_path, run_id="default")
+    second = runs.create_run("keras-convnet", {}, models_dir=tmp_path, run_id="b-run")
+    runs.update_meta(second, status="completed", started_at="2026-02-01T00:00:00")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "run.json").write_text("{not json")
+    (tmp_path / ".logs").mkdir()
+
+    listed = runs.list_runs(tmp_path)
+    assert [r.id for r in listed][:3] == ["default", "b-run", "a-run"]
+    broken = next(r for r in listed if r.id == "broken")
+    assert broken.status == "invalid" and "invalid" in broken.error
+    assert runs.get_run("a-run", tmp_path).test_accuracy == 0.99
+    with pytest.raises(ModelError, match="No run called 'zzz'"):
+        runs.get_run("zzz", tmp_path)
+    with pytest.raises(InputError):
+        runs.create_run("fast-cnn", {}, models_dir=tmp_path, run_id="a-run")
+
+
+def test_running_run_with_a_dead_process_reads_as_interrupted(tmp_path):
+    run = runs.create_run("fast-cnn", {}, models_dir=tmp_path, run_id="r")
+    assert runs.read_run(run.path).status == "running"  # our own pid is alive
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    runs.update_meta(run, pid=dead.pid)
+    assert runs.read_run(run.path).status == "interrupted"
+    assert json.loads((run.path / "run.json").read_text())["status"] == "running"  # derived, not written
+
+
+def test_history_round_trip_with_missing_validation(tmp_path):
+    rows = [{"epoch": 1, "loss": 0.5, "accuracy": 0.9, "val_loss": math.nan, "val_accuracy": None,
+             "learning_rate": 0.01, "elapsed_s": 3.5, "epoch_s": 3.5}]
+    runs.write_history(tmp_path, rows)
+    back = runs.read_history(tmp_path)
+    assert back[0]["epoch"] == 1 and back[0]["loss"] == 0.5
+    assert math.isnan(back[0]["val_loss"]) and math.isnan(back[0]["val_accuracy"])
+    assert runs.read_history(tmp_path / "nothing") == []
+
+
+def test_resolve_model_path(tmp_path):
+    run = runs.create_run("fast-cnn", {}, models_dir=tmp_path, run_id="default")
+    with pytest.raises(ModelError, match="has no model.keras"):
+        runs.resolve_model_path(None, tmp_path)
+    run.model_path.write_bytes(b"x")
+    assert runs.resolve_model_path(None, tmp_path) == run.model_path
+    assert runs.resolve_model_path("default", tmp_path) == run.model_path
+    assert runs.resolve_model_path(str(run.path), tmp_path) == run.model_path
+    assert runs.resolve_model_path(str(run.model_path), tmp_path) == run.model_path
+    with pytest.raises(ModelError, match="no such model file"):
+        runs.resolve_model_path(str(tmp_path / "missing.keras"), tmp_path)
+    with pytest.raises(ModelError, match="no such run directory"):
+        runs.resolve_model_path("../../etc/passwd", tmp_path)
+    with pytest.raises(InputError, match="Invalid run id"):
+        runs.resolve_model_path("..", tmp_path)
+
+
+def test_stop_request_and_delete(tmp_path):
+    run = runs.create_run("fast-cnn", {}, models_dir=tmp_path, run_id="r")
+    assert not runs.stop_requested(run.path)
+    runs.request_stop(run.path)
+    assert runs.stop_requested(run.path)
+    with pytest.raises(InputError, match="still training"):
+        runs.delete_run("r", tmp_path)
+    runs.update_meta(run, status="completed")
+    runs.delete_run("r", tmp_path)
+    assert not run.path.exists()
+    runs.create_run("fast-cnn", {"status": "completed"}, models_dir=tmp_path, run_id="default")
+    with pytest.raises(InputError, match="cannot be deleted"):
+        runs.delete_run("default", tmp_path)

@@ -1,0 +1,173 @@
+"""mnist_core.training: a run end to end on a small slice, stop requests, failures, repeatability."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from mnist_core import presets, runs, training
+from mnist_core.errors import InputError
+from mnist_core.training import TrainConfig, TrainingListener, train
+
+SMALL = dict(train_limit=600, test_limit=300)
+
+
+class Recorder(TrainingListener):
+    def __init__(self, stop_after_batches: int | None = None):
+        self.batches, self.epochs, self.started, self.ended = [], [], None, None
+        self.stop_after = stop_after_batches
+
+    def on_start(self, run):
+        self.started = run
+
+    def on_batch(self, progress):
+        self.batches.append(progress)
+
+    def on_epoch(self, row):
+        self.epochs.append(row)
+
+    def on_end(self, run):
+        self.ended = run
+
+    def should_stop(self) -> bool:
+        return self.stop_after is not None and len(self.batches) >= self.stop_after
+
+
+def build_tiny_cnn():
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((28, 28, 1))
+    x = layers.Conv2D(4, 3, strides=2, activation="relu")(inputs)
+    x = layers.Flatten()(x)
+    return keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
+
+
+@pytest.fixture
+def tiny_cnn_preset(monkeypatch):
+    """A tiny CNN using augmentation and the warm-up + cosine schedule (the best-cnn code path)."""
+    preset = dataclasses.replace(presets.PRESETS["best-cnn"], name="tiny-cnn", build=build_tiny_cnn,
+                                 epochs=2, batch_size=64)
+    monkeypatch.setitem(presets.PRESETS, "tiny-cnn", preset)
+    return preset
+
+
+def test_run_end_to_end_writes_a_complete_run_directory(tmp_path, mnist):
+    recorder = Recorder()
+    run = train(TrainConfig("seed-mlp-dropout", epochs=2, val_fraction=0.1, seed=3, **SMALL),
+                listeners=[recorder], models_dir=tmp_path, data=mnist)
+    meta = json.loads((run.path / "run.json").read_text())
+    assert meta["status"] == "completed" and run.status == "completed"
+    assert meta["preset"] == "seed-mlp-dropout" and meta["seed"] == 3
+    assert meta["params"]["epochs"] == 2 and meta["params"]["batch_size"] == 32
+    assert 0.0 <= meta["test_accuracy"] <= 1.0 and meta["train_seconds"] > 0
+    assert meta["data"]["sha256"]["x_train"].startswith("ba891046")
+    assert meta["data"]["train_examples"] == 540 and meta["data"]["test_examples"] == 300
+    assert meta["environment"]["tensorflow"] and meta["environment"]["keras"].startswith("3.")
+    assert meta["started_at"] <= meta["ended_at"]
+    # 540 images in batches of 32 -> 17 batches per epoch, each reported once.
+    assert len(recorder.batches) == 34
+    assert recorder.batches[-1]["fraction"] == 1.0 and recorder.batches[-1]["eta_s"] == 0
+    assert [row["epoch"] for row in recorder.epochs] == [1, 2]
+    assert recorder.started is recorder.ended is run
+    history = runs.read_history(run.path)
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert history[1]["val_accuracy"] == pytest.approx(recorder.epochs[1]["val_accuracy"])
+    assert run.has_model and not (run.path / "STOP").exists()
+    assert [p.name for p in run.path.iterdir() if p.name.startswith(".")] == []  # no temporaries
+
+
+def test_stop_request_ends_after_the_current_batch_and_keeps_a_model(tmp_path, mnist):
+    recorder = Recorder(stop_after_batches=3)
+    run = train(TrainConfig("seed-mlp-dropout", epochs=3, **SMALL), listeners=[recorder],
+                stop=recorder.should_stop, models_dir=tmp_path, data=mnist)
+    assert run.meta["status"] == "stopped"
+    assert len(recorder.batches) == 3  # not one batch more
+    assert run.meta["epochs_completed"] == 0 and runs.read_history(run.path) == []
+    assert run.has_model and 0.0 <= run.meta["test_accuracy"] <= 1.0
+
+
+def test_stop_file_keeps_the_best_epoch(tmp_path, mnist):
+    class StopFileInSecondEpoch(Recorder):
+        def on_batch(self, progress):
+            super().on_batch(progress)
+            if progress["epoch"] == 2 and progress["batch"] == 2:
+                runs.request_stop(self.started.path)
+
+    recorder = StopFileInSecondEpoch()
+    run = train(TrainConfig("seed-mlp-dropout", epochs=3, **SMALL), listeners=[recorder],
+                models_dir=tmp_path, data=mnist)
+    assert run.meta["status"] == "stopped"
+    assert run.meta["epochs_completed"] == 1 and run.meta["best_epoch"] == 1
+    assert recorder.batches[-1]["epoch"] == 2 and recorder.batches[-1]["batch"] == 2
+    assert not (run.path / "STOP").exists()
+
+
+def test_same_seed_same_result_with_augmentation_and_schedule(tmp_path, mnist, tiny_cnn_preset):
+    def run_once(seed):
+        run = train(TrainConfig("tiny-cnn", seed=seed, **SMALL), models_dir=tmp_path, data=mnist)
+        history = runs.read_history(run.path)
+        from keras.saving import load_model
+        return [(r["loss"], r["val_accuracy"]) for r in history], load_model(run.model_path).get_weights()
+
+    history_a, weights_a = run_once(5)
+    history_b, weights_b = run_once(5)
+    history_c, _ = run_once(6)
+    assert history_a == history_b
+    for a, b in zip(weights_a, weights_b):
+        np.testing.assert_array_equal(a, b)
+    assert history_a != history_c
+
+
+def test_bad_parameters_are_refused_before_anything_is_written(tmp_path, mnist):
+    for config, message in [
+        (TrainConfig("fast-cnn", epochs=0), "epochs must be between 1 and 200"),
+        (TrainConfig("fast-cnn", batch_size=100000), "batch_size must be between"),
+        (TrainConfig("fast-cnn", learning_rate=5.0), "learning_rate must be between"),
+        (TrainConfig("fast-cnn", learning_rate=float("nan")), "learning_rate must be a number"),
+        (TrainConfig("fast-cnn", val_fraction=0.9), "val_fraction must be between"),
+        (TrainConfig("fast-cnn", epochs=2.5), "epochs must be a number"),
+        (TrainConfig("no-such-preset"), "Unknown preset 'no-such-preset'"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            train(config, models_dir=tmp_path, data=mnist)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failure_is_recorded_and_raised(tmp_path, mnist, monkeypatch):
+    def broken():
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setitem(presets.PRESETS, "broken",
+                        dataclasses.replace(presets.PRESETS["fast-cnn"], name="broken", build=broken))
+    with pytest.raises(RuntimeError, match="out of memory"):
+        train(TrainConfig("broken", **SMALL), models_dir=tmp_path, data=mnist)
+    (run,) = runs.list_runs(tmp_path)
+    assert run.status == "failed" and "out of memory" in run.meta["error"]
+    assert not run.has_model
+
+
+def test_augmentation_is_seeded_and_keeps_the_digit_in_frame(mnist):
+    import tensorflow as tf
+
+    images = tf.constant(mnist.x_train[:64, :, :, None] / 255.0, tf.float32)
+    seed = tf.constant([1, 2], tf.int64)
+    a = training.augment_batch(images, seed).numpy()
+    b = training.augment_batch(images, seed).numpy()
+    c = training.augment_batch(images, tf.constant([1, 3], tf.int64)).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c) and not np.array_equal(a, images.numpy())
+    assert a.shape == (64, 28, 28, 1) and a.min() >= 0 and a.max() <= 1.0 + 1e-6
+    # Shifts of at most 2.5 px and zoom of at most 10% keep nearly all the ink.
+    ink_before, ink_after = images.numpy().sum(axis=(1, 2, 3)), a.sum(axis=(1, 2, 3))
+    assert np.all(ink_after > 0.7 * ink_before) and np.all(ink_after < 1.35 * ink_before)
+
+
+def test_loss_and_accuracy_match_a_hand_computation():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    loss, acc = training.loss_and_accuracy(probs, np.array([0, 1]))
+    assert acc == 0.5
+    assert loss == pytest.approx(-(np.log(0.7) + np.log(0.1)) / 2)
