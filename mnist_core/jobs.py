@@ -77,6 +77,8 @@ class TrainingQueue:
     def state(self) -> QueueState:
         with self._lock:
             self._pump()
+            if self._running is None and not self._queued:  # idle: is anyone else training?
+                self._external = self._find_external()
             return QueueState(self._running, list(self._queued), self._external)
 
     def job(self, run_id: str) -> Job | None:
@@ -145,10 +147,13 @@ class TrainingQueue:
             self._running = None
         if self._running is not None or not self._queued:
             return
-        self._external = next((r.id for r in runs.list_runs(self.models_dir)
-                               if r.status == "running"), None)
+        self._external = self._find_external()
         if self._external is None:
             self._start(self._queued.pop(0))
+
+    def _find_external(self) -> str | None:
+        """A run directory whose training process is alive but not ours (CLI, earlier server)."""
+        return next((r.id for r in runs.list_runs(self.models_dir) if r.status == "running"), None)
 
     def _start(self, job: Job) -> None:
         c = job.config

@@ -41,6 +41,14 @@ MNIST_SIZE = 28
 DIGIT_BOX = 20          # longer side of the ink's bounding box in MNIST, in pixels
 MNIST_CENTRE = 14.0     # centre of mass (row and column) of MNIST digits, pixel-index units
 
+# Stroke width, in pixels of the 20 px box (see `stroke_width`). Outside STROKE_BAND a
+# digit is re-stroked to the nearest end of STROKE_TARGET: MNIST's widths run from 1.9 to
+# 3.6 px, and a digit drawn with a 1 px pen on a big canvas or a marker reads badly.
+STROKE_BAND = (1.8, 3.5)
+STROKE_TARGET = (2.2, 3.0)
+WORK_SIDE = 80          # re-stroking resolution, 4x the 20 px box
+MAX_RESTROKE = 12       # at most 3 px of width changed on each side, in 20 px-box pixels
+
 # Ink detection. Ink is "brighter than the background by more than the noise floor" after
 # light backgrounds are inverted. The floor is at least MIN_NOISE_FLOOR (JPEG ringing and
 # paper texture stay below it) and grows with the background's own noise, measured on the
@@ -242,9 +250,12 @@ def to_mnist(image: Image.Image | np.ndarray | ImageSource) -> np.ndarray | None
     ink = _ink(gray)
     if ink is None:
         return None
-    rows, cols = np.nonzero(ink)
-    crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    return _centre(_fit_box(crop))
+    crop = _crop(ink)
+    digit = _place(crop)
+    width = stroke_width(digit)
+    if not STROKE_BAND[0] <= width <= STROKE_BAND[1]:
+        digit = _place(_crop(_restroke(crop, width)))
+    return digit
 
 
 def _shrink_image(image: Image.Image) -> Image.Image:
@@ -286,6 +297,12 @@ def _ink(gray: np.ndarray) -> np.ndarray | None:
     return np.where(mask, excess / peak, 0.0).astype(np.float32)
 
 
+def _crop(ink: np.ndarray) -> np.ndarray:
+    rows = np.flatnonzero(ink.any(axis=1))
+    cols = np.flatnonzero(ink.any(axis=0))
+    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
 def _isolated(mask: np.ndarray) -> np.ndarray:
     """Pixels of `mask` none of whose 8 neighbours are in it."""
     padded = np.pad(mask, 1)
@@ -298,31 +315,91 @@ def _isolated(mask: np.ndarray) -> np.ndarray:
     return mask & (neighbours == 0)
 
 
-def _fit_box(crop: np.ndarray) -> np.ndarray:
-    """Scale `crop` so its longer side is DIGIT_BOX px; float32 in [0, 1] with peak 1."""
+def _place(crop: np.ndarray) -> np.ndarray:
+    """Scale `crop` so its longer side is DIGIT_BOX px and place it in 28x28 with its centre
+    of mass at (14, 14): float32 (28, 28) in [0, 1], peak 1, clipped at the edges.
+
+    One resampling does both, through Pillow's `box` (the source rectangle that becomes the
+    output), so the shift is exact to a fraction of a pixel. MNIST shifted by whole pixels,
+    but then the same digit drawn in two places can differ by a pixel, which for strokes
+    2 px wide is a different image; the model reads both equally well.
+    """
     h, w = crop.shape
     scale = DIGIT_BOX / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
     # Box averaging when shrinking is what antialiasing a scan means (no ringing); Lanczos
     # when enlarging a tiny digit, which box (nearest neighbour then) would make blocky.
-    resample = Image.Resampling.BOX if scale <= 1 else Image.Resampling.LANCZOS
-    scaled = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize(size, resample))
-    scaled = np.clip(scaled, 0.0, 1.0)
+    resample = Image.Resampling.LANCZOS
+    side = MNIST_SIZE / scale  # the output's extent in crop pixels
+    margin = math.ceil(side) + 1  # the box may reach past the crop; it must stay on the image
+    source = Image.fromarray(np.pad(crop, margin))
+    # Pixel centres: crop index i is at i + 0.5, output index 14 at 14.5 (Pillow's convention).
+    com = np.array(_centre_of_mass(crop)) + 0.5
+    for _ in range(2):  # the second pass corrects what clipping the ringing moved
+        top, left = com + margin - (MNIST_CENTRE + 0.5) / scale
+        out = np.asarray(source.resize((MNIST_SIZE, MNIST_SIZE), resample,
+                                       box=(left, top, left + side, top + side)))
+        out = np.clip(out, 0.0, 1.0)
+        com += (np.array(_centre_of_mass(out)) - MNIST_CENTRE) / scale
     # Thin strokes shrunk a lot come out faint; MNIST digits always reach full white.
-    return (scaled / scaled.max()).astype(np.float32)
+    return (out / out.max()).astype(np.float32)
 
 
-def _centre(digit: np.ndarray) -> np.ndarray:
-    """Paste `digit` into 28x28 with its centre of mass at (14, 14), clipping at the edges."""
-    h, w = digit.shape
-    mass = digit.sum()
-    com_row = float(digit.sum(axis=1) @ np.arange(h)) / mass
-    com_col = float(digit.sum(axis=0) @ np.arange(w)) / mass
-    # Whole-pixel shift, as MNIST did (its centres spread +-0.3 px): no resampling blur.
-    top = math.floor(MNIST_CENTRE - com_row + 0.5)
-    left = math.floor(MNIST_CENTRE - com_col + 0.5)
-    out = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
-    r0, r1 = max(0, top), min(MNIST_SIZE, top + h)
-    c0, c1 = max(0, left), min(MNIST_SIZE, left + w)
-    out[r0:r1, c0:c1] = digit[r0 - top:r1 - top, c0 - left:c1 - left]
+def _centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    """(row, col) in pixel-index units of a non-negative image with some ink."""
+    mass = float(image.sum())
+    return (float(image.sum(axis=1) @ np.arange(image.shape[0])) / mass,
+            float(image.sum(axis=0) @ np.arange(image.shape[1])) / mass)
+
+
+def stroke_width(digit: np.ndarray) -> float:
+    """Mean stroke width in pixels of an ink image: 2 x area / perimeter.
+
+    For a stroke of width w and length L the area is w*L and the outline about 2*L long;
+    the outline's length is the total variation of the image, which also works for grey
+    (antialiased) edges. MNIST digits measure 1.9 to 3.6 px (5th to 95th percentile).
+    """
+    gy, gx = np.gradient(np.pad(digit.astype(np.float64), 1))  # pad: a 1 px tall "-" works
+    outline = float(np.hypot(gx, gy).sum())
+    return 2.0 * float(digit.sum()) / outline if outline > 0 else 0.0
+
+
+def _restroke(crop: np.ndarray, width: float) -> np.ndarray:
+    """`crop` with strokes thinned or thickened so that, fitted to 20 px, they are MNIST-wide.
+
+    Works at WORK_SIDE px (4x the final size: whole-pixel steps there are quarter pixels
+    in the result). `width` is the stroke width the crop has when fitted to 20 px.
+    """
+    h, w = crop.shape
+    scale = WORK_SIDE / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    resample = Image.Resampling.BOX if scale <= 1 else Image.Resampling.LANCZOS
+    work = np.clip(np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize(size, resample)), 0, 1)
+    target = min(max(width, STROKE_TARGET[0]), STROKE_TARGET[1])
+    # Each step moves every edge by 1 work px, the outer ones too, so the box that is then
+    # fitted to 20 px changes with the strokes: solve (k*w - 2r) / (k*20 - 2r) = t / 20.
+    k = WORK_SIDE / DIGIT_BOX
+    steps = round(k * (width - target) / (2 - 2 * target / DIGIT_BOX))
+    steps = max(-MAX_RESTROKE, min(MAX_RESTROKE, steps))
+    if steps < 0:  # thicken: make room, then grow
+        work = np.pad(work, -steps)
+    for i in range(abs(steps)):
+        work = _morph_step(work, np.minimum if steps > 0 else np.maximum, diagonal=i % 2 == 1)
+    if not work.any():  # thinned away entirely: keep the original strokes
+        return crop
+    # Thin strokes shrunk to WORK_SIDE are faint; bring their body (not crossings) to white.
+    level = float(np.percentile(work[work > 0.05 * work.max()], 90))
+    return np.clip(work / level, 0.0, 1.0).astype(np.float32)
+
+
+def _morph_step(image: np.ndarray, op, diagonal: bool) -> np.ndarray:
+    """One step of grey erosion (op=np.minimum) or dilation (np.maximum); alternating the
+    cross and the 3x3 square makes the result about round (an octagon)."""
+    p = np.pad(image, 1)
+    h, w = image.shape
+    out = image.copy()
+    shifts = [(0, 1), (2, 1), (1, 0), (1, 2)]
+    if diagonal:
+        shifts += [(0, 0), (0, 2), (2, 0), (2, 2)]
+    for dy, dx in shifts:
+        op(out, p[dy:dy + h, dx:dx + w], out=out)
     return out

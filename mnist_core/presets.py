@@ -33,6 +33,13 @@ class Preset:
 
 # --------------------------------------------------------------------------- factories
 
+# Keras' default batch-norm momentum (0.99) needs ~500 steps before the moving statistics
+# forget their initial variance of 1, far above the real ~0.005 of the first conv: runs of a
+# few hundred steps then score ~10% in inference mode while training at 96% (measured).
+# 0.9 converges within ~50 steps and costs nothing on long runs.
+BN_MOMENTUM = 0.9
+
+
 def _input():
     import keras
     return keras.Input(shape=(28, 28, 1), name="image")
@@ -101,7 +108,9 @@ def build_fast_cnn():
 
 
 def build_best_cnn():
-    """Two conv blocks with batch norm, then a batch-normalised dense head with dropout."""
+    """Batch-normalised CNN, cheap where the maps are large: one 5x5 conv at full size, then
+    learned (strided) downsampling, the width spent at 12x12 and below; dense head with dropout.
+    About 6.6M multiply-adds per image, less than half of a 32-32-32s2 / 64-64-64s2 stack."""
     import keras
     from keras import layers
 
@@ -111,13 +120,12 @@ def build_best_cnn():
         return layers.Activation("relu")(x)
 
     inputs = _input()
-    x = conv_bn(inputs, 32, 3, padding="valid")            # 26x26
-    x = conv_bn(x, 32, 3, padding="valid")                 # 24x24
-    x = conv_bn(x, 32, 5, strides=2)                       # 12x12, learned downsampling
+    x = conv_bn(inputs, 32, 5, padding="valid")            # 24x24
+    x = conv_bn(x, 32, 3, strides=2)                       # 12x12, learned downsampling
     x = layers.Dropout(0.25)(x)
     x = conv_bn(x, 64, 3, padding="valid")                 # 10x10
     x = conv_bn(x, 64, 3, padding="valid")                 # 8x8
-    x = conv_bn(x, 64, 5, strides=2)                       # 4x4
+    x = conv_bn(x, 64, 3, strides=2)                       # 4x4
     x = layers.Dropout(0.25)(x)
     x = layers.Flatten()(x)
     x = layers.Dense(128, use_bias=False)(x)

@@ -87,6 +87,7 @@ class TrainingListener:
     """Override what you need. Called in the training thread; keep the work small."""
 
     def on_start(self, run: runs.Run) -> None: ...
+    def on_model(self, model: keras.Model) -> None: ...  # once, before the first batch
     def on_batch(self, progress: dict[str, Any]) -> None: ...
     def on_epoch(self, row: dict[str, Any]) -> None: ...
     def on_end(self, run: runs.Run) -> None: ...
@@ -329,6 +330,8 @@ def train(config: TrainConfig, listeners: Iterable[TrainingListener] = (),
         model = preset.build()
         model.compile(optimizer=make_optimizer(preset, params["learning_rate"], steps * params["epochs"]),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        for listener in listeners:
+            listener.on_model(model)
         reporter = _Reporter(run, listeners, stop, (x_val, y_val), steps, params["epochs"])
         dataset = make_dataset(x_train, y_train, params["batch_size"], seed, preset.augment,
                                params["epochs"])

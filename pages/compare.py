@@ -27,12 +27,13 @@ def _table(all_runs: list[runs.Run]) -> pd.DataFrame:
         params = run.meta.get("params") or {}
         done, planned = run.meta.get("epochs_completed"), params.get("epochs")
         rows.append({
-            "Run": _name(run), "Model": run.preset, "Status": STATUS_WORDS.get(run.status, run.status),
-            "Test accuracy": run.test_accuracy,
+            "Run": _name(run), "Test accuracy": run.test_accuracy,
+            "Status": STATUS_WORDS.get(run.status, run.status),
+            "Started": run.meta.get("started_at"), "Time": run.meta.get("train_seconds"),
+            "Model": run.preset,
             "Epochs": f"{done if done is not None else '?'} of {planned}" if planned else None,
-            "Batch size": params.get("batch_size"), "Learning rate": params.get("learning_rate"),
-            "Seed": params.get("seed"), "Training time (s)": run.meta.get("train_seconds"),
-            "Started": run.meta.get("started_at"),
+            "Batch": params.get("batch_size"), "Learning rate": params.get("learning_rate"),
+            "Seed": params.get("seed"),
         })
     table = pd.DataFrame(rows)
     table["Started"] = pd.to_datetime(table["Started"], utc=True, errors="coerce")
@@ -67,12 +68,18 @@ if not all_runs:
     st.stop()
 
 st.dataframe(_table(all_runs), hide_index=True, key="compare_table", column_config={
+    "Run": st.column_config.TextColumn(width=260),
     "Test accuracy": st.column_config.ProgressColumn(
-        min_value=0, max_value=1, format="percent",
+        min_value=0, max_value=1, format="percent", width=120,
         help="Share of the test pictures read right"),
-    "Learning rate": st.column_config.NumberColumn(format="%g"),
-    "Training time (s)": st.column_config.NumberColumn(format="%.1f"),
-    "Started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+    "Status": st.column_config.TextColumn(width=95),
+    "Started": st.column_config.DatetimeColumn(format="distance", width=100),
+    "Time": st.column_config.NumberColumn(format="%.0f s", width=60, help="Training time"),
+    "Model": st.column_config.TextColumn(width=130),
+    "Epochs": st.column_config.TextColumn(width=65, help="Finished of planned"),
+    "Batch": st.column_config.NumberColumn(width=55, help="Pictures per training step"),
+    "Learning rate": st.column_config.NumberColumn(format="%g", width=95),
+    "Seed": st.column_config.NumberColumn(width=55),
 })
 
 st.header("Learning curves")
@@ -83,8 +90,13 @@ chosen = st.multiselect("Runs to draw", list(by_id), default=completed[:DEFAULT_
 metric = st.segmented_control("Measure", list(METRICS), format_func=METRICS.get,
                               default="val_accuracy", required=True, key="compare_metric")
 if chosen:
-    histories = {_name(by_id[run_id]): runs.read_history(by_id[run_id].path) for run_id in chosen}
-    st.plotly_chart(figures.compare_curves(histories, metric))
+    try:
+        histories = {_name(by_id[run_id]): runs.read_history(by_id[run_id].path) for run_id in chosen}
+    except (OSError, ValueError) as exc:  # a history file being replaced or unreadable
+        shared.show_error(exc)
+        histories = {}
+    figure = figures.compare_curves(histories, metric)
+    st.plotly_chart(figure.update_yaxes(title_text=METRICS[metric]))
     if metric.startswith("val_"):
         st.caption("Validation is measured on training pictures held back from training. "
                    "Runs trained without any show as “(no data)”.")

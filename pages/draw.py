@@ -13,12 +13,14 @@ from streamlit_drawable_canvas import st_canvas
 
 from mnist_core import data, figures
 from mnist_core.errors import StudioError
+from mnist_core.preprocess import NO_DIGIT_MESSAGE, load_image, to_grayscale
 from pages import shared
 
 CANVAS_SIZE = 280     # px: ten canvas pixels per MNIST pixel
 SEEN_SCALE = 8        # the 28x28 model input shown at 224x224, pixel for pixel
 UNSURE_BELOW = 0.5    # confidence under which the page says the model is unsure
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]
+SHOWABLE_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK")  # what st.image can encode as is
 HINT = "Draw a digit from 0 to 9 in the black square: the prediction appears when you lift the pen."
 
 
@@ -41,8 +43,6 @@ def read_upload(upload):
     """The uploaded picture (PIL image), or None with a one-line error when it is unusable."""
     if upload is None:
         return None
-    from mnist_core.preprocess import load_image
-
     try:
         return load_image(upload)
     except StudioError as exc:
@@ -50,9 +50,18 @@ def read_upload(upload):
         return None
 
 
+def preview(picture):
+    """The uploaded picture in a form st.image can show: 16-bit pictures as 8-bit grey."""
+    if picture.mode in SHOWABLE_MODES:
+        return picture
+    gray = to_grayscale(picture)
+    step = max(1, min(gray.shape) // CANVAS_SIZE)  # no need to send more pixels than are shown
+    return gray[::step, ::step]
+
+
 def predict(run, image):
     """`run`'s Prediction for `image`, or None after a one-line error."""
-    from mnist_core.inference import predict_image
+    from mnist_core.inference import predict_image  # here: TensorFlow loads at the first prediction
 
     try:
         return predict_image(shared.predictor(run.model_path), image)
@@ -67,7 +76,7 @@ def show_prediction(image, run, others: list, where: str) -> None:
     if prediction is None:
         return
     if not prediction.found:
-        st.info(HINT if where == "draw" else "No digit found: the picture looks empty.")
+        st.info(HINT if where == "draw" else NO_DIGIT_MESSAGE)
         return
     st.metric("Prediction", str(prediction.digit), f"{prediction.confidence:.0%} confident",
               delta_color="off", delta_arrow="off")
@@ -78,10 +87,13 @@ def show_prediction(image, run, others: list, where: str) -> None:
     bars.plotly_chart(figures.probability_bars(prediction.probabilities, title="How sure, per digit"),
                       key=f"bars_{where}", config={"displayModeBar": False})
     if others:
+        readings = [(run, prediction)] + [(other, predict(other, image)) for other in others]
         rows = [{"Model": r.label(), "Reads": p.digit, "Confidence": p.confidence}
-                for r in [run, *others] if (p := predict(r, image)) is not None and p.found]
+                for r, p in readings if p is not None and p.found]
         st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"compare_{where}", column_config={
-            "Confidence": st.column_config.ProgressColumn(min_value=0, max_value=1, format="percent")})
+            "Reads": st.column_config.NumberColumn(width=60),
+            "Confidence": st.column_config.ProgressColumn(min_value=0, max_value=1, format="percent",
+                                                          width=150)})
 
 
 st.title("Draw a digit")
@@ -117,7 +129,7 @@ with upload_tab:
                                   help="A photo or scan works: dark ink on light paper or light on dark.")
         picture = read_upload(upload)
         if picture is not None:
-            st.image(picture, caption="Your picture", width=CANVAS_SIZE)
+            st.image(preview(picture), caption="Your picture", width=CANVAS_SIZE)
     with result_side:
         if picture is None:
             st.info("Upload a picture of a handwritten digit to see what the model reads.")

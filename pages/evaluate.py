@@ -16,9 +16,10 @@ import streamlit as st
 from mnist_core import figures, runs
 from pages import shared
 
-PER_PAGE = 24         # gallery images per page (3 rows of 8)
-GALLERY_COLUMNS = 8
+PER_PAGE = 20         # gallery images per page (4 rows of 5)
+GALLERY_COLUMNS = 5   # wide enough for a one-line caption on a laptop screen
 UPSCALE = 4           # 28 px test images shown at 112 px, nearest-neighbour (crisp pixels)
+MATRIX_HEIGHT = 480   # px; the matrix is about this wide too, which fits beside the table
 CELLS_KEY = "evaluate_cells"  # session_state: {run id: (true, predicted)} the selected cell per run
 
 
@@ -58,6 +59,22 @@ def _worst_cell(confusion: np.ndarray) -> tuple[int, int]:
     return int(t), int(p)
 
 
+def _confusion_figure(confusion: np.ndarray, normalise: bool, cell: tuple[int, int]):
+    """The clickable matrix with the shown cell outlined. Every cell keeps full colour: fading
+    the others (Plotly's selection look) made the diagonal's numbers hard to read."""
+    fig = figures.confusion_matrix_figure(confusion, normalise=normalise, height=MATRIX_HEIGHT)
+    fig.update_traces(unselected=dict(marker=dict(opacity=1)))
+    t, p = cell
+    fig.add_shape(type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5,
+                  line=dict(color=figures.ACCENT, width=3))
+    return fig
+
+
+def _as_percent(table):
+    """The precision, recall and F1 columns (fractions) as percentages, for display."""
+    return table.assign(**{m: table[m] * 100 for m in ("precision", "recall", "f1")})
+
+
 def _duration(seconds) -> str:
     if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
         return "-"
@@ -93,24 +110,23 @@ def _gallery(evaluation, images: np.ndarray, run_id: str, cell: tuple[int, int])
     """Exactly the test images of confusion cell `cell`, most confident first, paged."""
     t, p = cell
     indices = evaluation.cell(t, p)
-    kind = "read correctly" if t == p else "mistaken"
     st.subheader(f"{len(indices):,} images: true {t}, predicted {p}")
     if len(indices) == 0:
         st.info(f"No test image of a {t} was read as a {p}. Click another cell of the matrix.")
         return
-    st.caption(f"Test images of a {t} that the model {kind}{'' if t == p else f' as a {p}'}; "
-               "most confident first. The percentage is how sure the model was.")
+    what = "read correctly" if t == p else f"read as a {p}"
+    st.caption(f"Test images of a {t} that the model {what}, most confident first. "
+               "The percentage is how sure the model was.")
     pages = math.ceil(len(indices) / PER_PAGE)
     page = 1
     if pages > 1:
-        page = st.number_input(f"Page (of {pages})", 1, pages, 1, step=1,
-                               key=f"evaluate_page_{run_id}_{t}_{p}")
+        page = st.columns([1, 5])[0].number_input(f"Page (of {pages})", 1, pages, 1, step=1,
+                                                  key=f"evaluate_page_{run_id}_{t}_{p}")
     shown = indices[(page - 1) * PER_PAGE: page * PER_PAGE]
-    cols = st.columns(GALLERY_COLUMNS)
-    for n, i in enumerate(shown):
-        big = np.repeat(np.repeat(images[i], UPSCALE, axis=0), UPSCALE, axis=1)
-        cols[n % GALLERY_COLUMNS].image(
-            big, caption=f"true {t} · predicted {p} · {evaluation.confidence[i]:.0%}")
+    for start in range(0, len(shown), GALLERY_COLUMNS):  # row by row: reading order
+        for col, i in zip(st.columns(GALLERY_COLUMNS), shown[start:start + GALLERY_COLUMNS]):
+            big = np.repeat(np.repeat(images[i], UPSCALE, axis=0), UPSCALE, axis=1)
+            col.image(big, caption=f"true {t} · predicted {p} · {evaluation.confidence[i]:.0%}")
     if pages > 1:
         first = (page - 1) * PER_PAGE + 1
         st.caption(f"Images {first:,}–{first + len(shown) - 1:,} of {len(indices):,}.")
@@ -142,8 +158,8 @@ cols[0].metric("Accuracy", f"{evaluation.accuracy:.2%}", border=True,
 cols[1].metric("Macro F1", f"{evaluation.macro_f1:.2%}", border=True,
                help="Precision and recall combined, averaged over the ten digits with equal "
                     "weight: low when some digit is read badly, even if it is rare.")
-cols[2].metric("Misclassified", f"{wrong:,} of {evaluation.n:,}", border=True,
-               help="Test images the model got wrong.")
+cols[2].metric("Misclassified", f"{wrong:,}", border=True,
+               help=f"Test images the model got wrong, out of {evaluation.n:,}.")
 cols[3].metric("Training time", _duration(run.meta.get("train_seconds")), border=True,
                help="How long the training took, without loading the data.")
 
@@ -157,32 +173,25 @@ with matrix_col:
     normalise = st.toggle("Show each row as shares instead of counts", key="evaluate_normalise")
     chart_key = f"evaluate_confusion_{run.id}"
     st.plotly_chart(
-        figures.confusion_matrix_figure(evaluation.confusion, normalise=normalise, selected=cell),
-        width="content", on_select=functools.partial(_on_cell_click, chart_key, run.id),
+        _confusion_figure(evaluation.confusion, normalise, cell), width="content", on_select=functools.partial(_on_cell_click, chart_key, run.id),
         selection_mode="points", key=chart_key, config={"displayModeBar": False})
 with table_col:
     st.subheader("Per digit")
-    percent = st.column_config.NumberColumn
-    st.dataframe(
-        evaluation.per_class_table(), hide_index=True, width="stretch",
-        column_config={
-            "digit": st.column_config.NumberColumn("Digit", format="%d"),
-            "precision": percent("Precision", format="percent",
-                                 help="Of the images the model called this digit, the share that were."),
-            "recall": percent("Recall", format="percent",
-                              help="Of the images of this digit, the share the model found."),
-            "f1": percent("F1", format="percent", help="Precision and recall combined."),
-            "support": st.column_config.NumberColumn("Test images", format="localized"),
-        })
-    st.dataframe(
-        evaluation.averages_table(), hide_index=True, width="stretch",
-        column_config={
-            "average": st.column_config.TextColumn("Average"),
-            "precision": percent("Precision", format="percent"),
-            "recall": percent("Recall", format="percent"),
-            "f1": percent("F1", format="percent"),
-            "support": st.column_config.NumberColumn("Test images", format="localized"),
-        })
+    share = functools.partial(st.column_config.NumberColumn, format="%.1f%%", width=72)
+    scores = {
+        "precision": share("Precision", help="Of the images the model called this digit, "
+                                             "the share that really were."),
+        "recall": share("Recall", help="Of the images of this digit, the share the model found."),
+        "f1": share("F1", help="Precision and recall combined into one score."),
+        "support": st.column_config.NumberColumn("Images", format="localized", width=64,
+                                                 help="Test images of this digit."),
+    }
+    st.dataframe(_as_percent(evaluation.per_class_table()), hide_index=True, width="stretch",
+                 column_config={"digit": st.column_config.NumberColumn("Digit", format="%d",
+                                                                       width=48), **scores})
+    st.dataframe(_as_percent(evaluation.averages_table()), hide_index=True, width="stretch",
+                 column_config={"average": st.column_config.TextColumn("Average", width=100), **scores},
+                 column_order=("average", "precision", "recall", "f1"))
     st.caption("Macro: every digit counts the same. Weighted: by how many test images it has.")
 
 _gallery(evaluation, test_images, run.id, cell)

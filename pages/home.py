@@ -77,7 +77,7 @@ choice, shuffle = st.columns([4, 1], vertical_alignment="bottom")
 with choice:
     digit = st.segmented_control("Show", [ALL, *map(str, range(10))], default=ALL,
                                  required=True, key="home_digit")
-shuffle.button("Shuffle", icon="🔀", on_click=_shuffle, width="stretch")
+shuffle.button("Shuffle", icon="🔀", on_click=_shuffle)
 wanted = None if digit in (None, ALL) else int(digit)
 indices = data.sample_indices(mnist.y_train, SAMPLES, seed=st.session_state.get("home_seed", 0),
                               digit=wanted)

@@ -104,3 +104,22 @@ def show_error(exc: Exception) -> None:
         st.error(str(exc), icon="⚠️")
     else:
         st.error(f"Something went wrong: {type(exc).__name__}: {exc}", icon="⚠️")
+
+
+def _leave_legacy_pages_mode() -> None:
+    """Make a first visit straight to /train (or any page) go through st.navigation.
+
+    A Streamlit server whose main script sits beside a `pages/` folder starts in the legacy
+    multipage mode, in which `/train` runs pages/train.py directly: no wide layout, and a
+    sidebar listing every file in pages/ (shared.py too). Only a run of streamlit_app.py,
+    which calls `st.navigation`, switches the process over. Every page imports this module
+    first, so a legacy-mode run is turned into a rerun of streamlit_app.py here.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_legacy_pages_mode()

@@ -10,13 +10,14 @@ is training or waiting, and not at all otherwise.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from mnist_core import figures, runs
-from mnist_core.errors import StudioError
+from mnist_core.errors import InputError, StudioError
 from mnist_core.presets import PRESETS
 from mnist_core.training import BOUNDS, TrainConfig
 from pages import shared
@@ -94,7 +95,7 @@ def _my_run() -> str | None:
     except StudioError:
         st.warning("The training named in the address is not valid; it was ignored.")
         st.session_state.pop("train_job", None)
-        del st.query_params["job"]
+        st.query_params.pop("job", None)
         return None
     st.session_state.train_job = wanted
     if st.query_params.get("job") != wanted:
@@ -113,14 +114,13 @@ def _apply_preset_defaults() -> None:
     st.session_state.train_val_pct = int(round(preset.val_fraction * 100))
 
 
-def _settings_form(disabled: bool) -> TrainConfig:
-    """The controls; returns the TrainConfig they describe."""
+def _settings_form(disabled: bool) -> None:
+    """The controls, each keeping its value in session state under its key."""
     if "train_preset" not in st.session_state:
         st.session_state.train_preset = "fast-cnn" if "fast-cnn" in PRESETS else next(iter(PRESETS))
         _apply_preset_defaults()
         st.session_state.train_seed = 42
         st.session_state.train_quick = False
-        st.session_state.train_quick_size = QUICK_DEFAULT
     name = st.selectbox("Model", list(PRESETS), key="train_preset", on_change=_apply_preset_defaults,
                         disabled=disabled, help="Each model comes with settings that suit it.")
     preset = PRESETS[name]
@@ -145,18 +145,38 @@ def _settings_form(disabled: bool) -> TrainConfig:
                         help=f"Learn from only the first few thousand images and score on "
                              f"{QUICK_TEST_LIMIT:,} test images: done in seconds, less accurate.")
     if quick:
+        st.session_state.setdefault("train_quick_size", QUICK_DEFAULT)
         st.select_slider("Training images", QUICK_SIZES, key="train_quick_size", disabled=disabled,
                          format_func=lambda n: f"{n:,}")
+
+
+def _config_from_state() -> TrainConfig:
+    """The TrainConfig the controls describe (read from session state, so callbacks can use it)."""
+    state = st.session_state
+    quick = bool(state.get("train_quick"))
     return TrainConfig(
-        preset=name,
-        epochs=int(st.session_state.train_epochs),
-        batch_size=int(st.session_state.train_batch_size),
-        learning_rate=float(st.session_state.train_lr),
-        seed=int(st.session_state.train_seed),
-        val_fraction=st.session_state.train_val_pct / 100,
-        train_limit=int(st.session_state.train_quick_size) if quick else None,
+        preset=state.train_preset,
+        epochs=int(state.train_epochs),
+        batch_size=int(state.train_batch_size),
+        learning_rate=float(state.train_lr),
+        seed=int(state.train_seed),
+        val_fraction=state.train_val_pct / 100,
+        train_limit=int(state.train_quick_size) if quick else None,
         test_limit=QUICK_TEST_LIMIT if quick else None,
     )
+
+
+def _start(queue) -> None:
+    """The Start button's callback: runs before the page is drawn, so the page shows the new job
+    at once (and the Start button disabled) without a second rerun."""
+    try:
+        job = queue.submit(_config_from_state(), owner=st.session_state.train_owner)
+    except StudioError as exc:
+        st.session_state.train_error = str(exc)
+        return
+    st.session_state.train_job = job.run_id
+    st.session_state.pop("train_stopping", None)
+    st.query_params["job"] = job.run_id
 
 
 # --------------------------------------------------------------------------- the live panel
@@ -165,36 +185,53 @@ def _live_view(run_dir, *, key: str) -> None:
     """Progress bar, numbers and learning curves of a training that is running now."""
     progress = runs.read_progress(run_dir)
     history = runs.read_history(run_dir)
-    if not progress or progress.get("status") != "running":
+    if not progress:
         st.progress(0, text="Starting: loading TensorFlow and the images (about ten seconds)…")
         return
     epoch, epochs = progress.get("epoch", 1), progress.get("epochs", 1)
     batch, batches = progress.get("batch", 0), max(1, progress.get("batches", 1))
+    fraction = min(1.0, max(0.0, float(progress.get("fraction", 0.0))))
     eta = progress.get("eta_s")
-    left = f"about {_duration(eta)} left" if eta is not None else "working out the time left…"
-    st.progress(min(1.0, max(0.0, float(progress.get("fraction", 0.0)))),
-                text=f"Epoch {epoch} of {epochs} · batch {batch:,} of {batches:,} · {left}")
+    if progress.get("status") != "running" or fraction >= 1 or runs.stop_requested(run_dir):
+        text = "Finishing: scoring the model on the test images…"
+    else:
+        left = f"about {_duration(eta)} left" if eta is not None else "working out the time left…"
+        text = f"Epoch {epoch} of {epochs} · batch {batch:,} of {batches:,} · {left}"
+    st.progress(fraction, text=text)
     cols = st.columns(4)
     loss, acc = progress.get("loss"), progress.get("accuracy")
     cols[0].metric("Training loss", f"{loss:.4f}" if loss is not None else "-")
     cols[1].metric("Training accuracy", f"{acc:.2%}" if acc is not None else "-")
     val = progress.get("val_accuracy")
-    cols[2].metric("Validation accuracy", f"{val:.2%}" if isinstance(val, (int, float)) and np.isfinite(val)
-                   else "after epoch 1" if not history else "-")
+    held_back = runs.read_run(run_dir).meta.get("params", {}).get("val_fraction")
+    if held_back == 0:
+        val_text = "none"
+    elif isinstance(val, (int, float)) and np.isfinite(val):
+        val_text = f"{val:.2%}"
+    else:
+        val_text = "–"
+    cols[2].metric("Validation accuracy", val_text,
+                   help="Accuracy on the held-back images, measured at the end of each epoch "
+                        "(none when no images are held back).")
     cols[3].metric("Time so far", _duration(progress.get("elapsed_s")))
     live = None
     if loss is not None:
         live = {"epoch": epoch - 1 + batch / batches, "loss": loss, "accuracy": acc}
-    st.plotly_chart(figures.learning_curves(history, live=live), key=key)
+    fig = figures.learning_curves(history, live=live)
+    # The whole run's width from the start, so the curves grow into the chart.
+    fig.update_xaxes(range=[0, epochs + 0.05], dtick=max(1, -(-epochs // 10)))
+    st.plotly_chart(fig, key=key)
 
 
 def _describe(job, run: runs.Run | None, my_run: str | None) -> str:
-    who = "you" if job is not None and job.run_id == my_run else "another visitor"
+    """One line: which preset, which run, whose."""
     if job is None:
-        who = "outside this page (command line or an earlier server)"
-    preset = job.config.preset if job is not None else (run.preset if run else "?")
-    run_id = job.run_id if job is not None else (run.id if run else "?")
-    return f"**{preset}** · run `{run_id}` · started by {who}"
+        who = "started outside this page (command line, or before the server restarted)"
+        preset, run_id = (run.preset, run.id) if run else ("?", "?")
+    else:
+        who = "started by you" if job.run_id == my_run else "started by another visitor"
+        preset, run_id = job.config.preset, job.run_id
+    return f"**{preset}** · run `{run_id}` · {who}"
 
 
 def _result(status: str, run: runs.Run | None, job) -> None:
@@ -203,8 +240,11 @@ def _result(status: str, run: runs.Run | None, job) -> None:
     if status == "completed":
         st.success("Your training is complete.", icon="✅")
     elif status == "stopped":
-        st.info(f"Your training was stopped after {meta.get('epochs_completed', 0)} complete "
-                "epoch(s); the best weights seen so far were kept.", icon="⏹️")
+        done = meta.get("epochs_completed") or 0
+        st.info(f"Your training was stopped after {done} complete epoch{'s' if done != 1 else ''}; "
+                "the best weights seen so far were kept." if done else
+                "Your training was stopped during its first epoch; the model was kept as it was "
+                "at that moment.", icon="⏹️")
     elif status == "cancelled":
         st.info("Your request was taken off the queue before it started.", icon="⏹️")
         return
@@ -224,13 +264,16 @@ def _result(status: str, run: runs.Run | None, job) -> None:
                    help=f"Share of {tested:,} test images read correctly." if tested else None)
     cols[1].metric("Training time", _duration(meta.get("train_seconds")))
     cols[2].metric("Epochs", meta.get("epochs_completed", "-"))
+    if tested and tested < 10000:
+        st.caption(f"A quick run is scored on the first {tested:,} test images; the Evaluate page "
+                   "scores every model on all 10,000.")
     history = runs.read_history(run.path)
     if history:
         st.plotly_chart(figures.learning_curves(history), key="train_result_curves")
     if run.has_model:
         try:
-            st.page_link("pages/evaluate.py", label="Evaluate this model", icon="📊",
-                         query_params={"run": run.id})
+            st.page_link(Path(__file__).with_name("evaluate.py"), label="Evaluate this model",
+                         icon="📊", query_params={"run": run.id})
         except StreamlitAPIException:  # the page run on its own (tests): a plain link
             st.markdown(f"[📊 Evaluate this model](/evaluate?run={run.id})")
 
@@ -305,18 +348,12 @@ with left:
     if demo:
         st.info("Training is turned off in this demo: it would keep the server busy for everyone. "
                 "Run MNIST Studio on your own computer to train models.", icon="🔒")
-    config = _settings_form(disabled=demo)
-    if st.button("Start training", type="primary", key="train_start", disabled=demo or mine_active,
-                 help="Your training is already queued or running." if mine_active else None):
-        try:
-            job = queue.submit(config, owner=st.session_state.train_owner)
-        except StudioError as exc:
-            shared.show_error(exc)
-        else:
-            st.session_state.train_job = job.run_id
-            st.session_state.pop("train_stopping", None)
-            st.query_params["job"] = job.run_id
-            st.rerun()
+    _settings_form(disabled=demo)
+    st.button("Start training", type="primary", key="train_start", disabled=demo or mine_active,
+              on_click=_start, args=(queue,),
+              help="Your training is already queued or running." if mine_active else None)
+    if "train_error" in st.session_state:
+        shared.show_error(InputError(st.session_state.pop("train_error")))
 
 with right:
     active, _ = snapshot = _activity(queue, my_run)

@@ -141,6 +141,7 @@ def test_waits_for_a_training_started_outside_the_queue(tmp_path):
     meta = {"run_id": outside.name, "preset": "fast-cnn", "status": "running", "pid": os.getpid()}
     (outside / "run.json").write_text(json.dumps(meta))
     queue = TrainingQueue(tmp_path, poll_interval=0.05, python=_stand_in(tmp_path, "pass"))
+    assert queue.state().external_run == outside.name  # seen even with nothing queued
     job = queue.submit(TrainConfig("fast-cnn"))
     time.sleep(0.3)
     state = queue.state()

@@ -1,0 +1,86 @@
+"""The Compare page: the run table, learning curves, and deleting runs (never the default)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 60
+
+
+@pytest.fixture
+def models(tiny_models_dir, tmp_path, monkeypatch) -> Path:
+    """A models directory of our own (runs get deleted): the default and a copy called "second"."""
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models_dir / "default", models / "default")
+    shutil.copytree(tiny_models_dir / "default", models / "second")
+    meta = json.loads((models / "second" / "run.json").read_text())
+    meta.update(run_id="second", started_at="2000-01-01T00:00:00+00:00")
+    (models / "second" / "run.json").write_text(json.dumps(meta))
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+    monkeypatch.delenv("MNIST_STUDIO_DEMO", raising=False)
+    return models
+
+
+def compare_page() -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=TIMEOUT).run()
+
+
+def test_table_and_curves_of_every_run(models):
+    at = compare_page()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert list(table["Run"]) == ["default (shipped)", "second"]
+    assert table["Test accuracy"].between(0, 1).all()
+    assert list(table["Status"]) == ["Completed", "Completed"]
+    assert at.multiselect(key="compare_runs").value == ["default", "second"]
+    assert at.get("plotly_chart")
+    at.segmented_control(key="compare_metric").set_value("loss").run()
+    assert not at.exception and at.get("plotly_chart")
+    at.multiselect(key="compare_runs").set_value([]).run()
+    assert not at.get("plotly_chart") and at.info
+
+
+def test_delete_a_run_after_confirming_and_never_the_default(models):
+    at = compare_page()
+    target = at.selectbox(key="compare_delete")
+    assert target.options == [target.format_func("second")]  # the default is never offered
+    delete = at.button(key="compare_delete_button")
+    assert delete.disabled
+    target.set_value("second").run()
+    assert at.button(key="compare_delete_button").disabled  # not confirmed yet
+    at.checkbox(key="compare_confirm").check().run()
+    at.button(key="compare_delete_button").click().run()
+    assert not at.exception and not at.error
+    assert not (models / "second").exists() and (models / "default").exists()
+    assert list(at.dataframe[0].value["Run"]) == ["default (shipped)"]
+    assert any("Deleted" in s.value for s in at.success)
+
+
+def test_invalid_and_running_runs_are_listed_but_running_ones_not_offered(models):
+    (models / "broken").mkdir()
+    (models / "broken" / "run.json").write_text("{not json")
+    shutil.copytree(models / "second", models / "training")
+    meta = json.loads((models / "training" / "run.json").read_text())
+    meta.update(status="running", pid=os.getpid(), host=None)  # this process: alive
+    (models / "training" / "run.json").write_text(json.dumps(meta))
+    at = compare_page()
+    assert not at.exception
+    statuses = dict(zip(at.dataframe[0].value["Run"], at.dataframe[0].value["Status"]))
+    assert statuses["broken"] == "Unreadable" and statuses["training"] == "Training"
+    offered = at.selectbox(key="compare_delete").options
+    assert not any("training" in o for o in offered) and not any("default" in o for o in offered)
+
+
+def test_demo_mode_hides_deleting(models, monkeypatch):
+    monkeypatch.setenv("MNIST_STUDIO_DEMO", "1")
+    at = compare_page()
+    assert not at.exception
+    assert not at.selectbox and not at.checkbox
+    assert any("turned off" in i.value for i in at.info)

@@ -1,0 +1,154 @@
+"""The Draw page: the canvas is patched (AppTest has no browser to draw in), uploads are real."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from unittest import mock
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 60  # seconds: the first run imports TensorFlow and loads the model
+
+
+@contextmanager
+def canvas_with(image: np.ndarray | None):
+    """Swap in a stand-in for st_canvas that returns `image` as the drawing; yields the mock.
+
+    The stand-in module replaces the real one in sys.modules (the real one cannot even be
+    imported outside a Streamlit runtime), so the page's import picks it up on every run.
+    """
+    fake = mock.Mock(return_value=SimpleNamespace(image_data=image))
+    module = ModuleType("streamlit_drawable_canvas")
+    module.st_canvas = fake
+    with mock.patch.dict(sys.modules, {"streamlit_drawable_canvas": module}):
+        yield fake
+
+
+def black_canvas() -> np.ndarray:
+    image = np.zeros((280, 280, 4), dtype=np.uint8)
+    image[..., 3] = 255
+    return image
+
+
+def stroke_of_one() -> np.ndarray:
+    """A white vertical bar on the black canvas: a "1" as someone would draw it."""
+    image = black_canvas()
+    image[50:230, 130:150, :3] = 255
+    return image
+
+
+def png(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def draw_page() -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / "draw.py"), default_timeout=TIMEOUT)
+
+
+@pytest.fixture(autouse=True)
+def no_model_predict(monkeypatch):
+    """The page must use the single-image fast path, never the slow keras.Model.predict."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("keras.Model.predict was called")
+    monkeypatch.setattr(keras.Model, "predict", refuse)
+
+
+def test_a_drawn_stroke_is_predicted_with_its_probabilities(models_env):
+    with canvas_with(stroke_of_one()) as fake:
+        at = draw_page().run()
+    assert not at.exception
+    [metric] = at.metric
+    assert metric.label == "Prediction" and metric.value in [str(d) for d in range(10)]
+    assert "confident" in metric.delta
+    assert at.get("plotly_chart")  # the ten probabilities
+    assert any(image.captions == ["What the model sees (28 × 28)"] for image in at.image)
+    kwargs = fake.call_args.kwargs
+    assert kwargs["return_image_data"] is True and kwargs["update_streamlit"] is True
+    assert (kwargs["width"], kwargs["height"]) == (280, 280)
+    assert kwargs["stroke_color"] == "#FFFFFF" and kwargs["background_color"] == "#000000"
+
+
+def test_an_empty_canvas_gives_a_hint_and_no_prediction(models_env):
+    for image in (None, black_canvas()):
+        with canvas_with(image):
+            at = draw_page().run()
+        assert not at.exception and not at.metric and not at.error
+        assert any(info.value.startswith("Draw a digit") for info in at.info)
+
+
+def test_clear_gives_the_canvas_a_new_key(models_env):
+    with canvas_with(stroke_of_one()) as fake:
+        at = draw_page().run()
+        first_key = fake.call_args.kwargs["key"]
+        at.button[0].click().run()
+    assert not at.exception
+    assert fake.call_args.kwargs["key"] != first_key
+
+
+def test_an_uploaded_picture_is_predicted_and_a_bad_file_is_one_line(models_env):
+    with canvas_with(None):
+        at = draw_page().run()
+        upload = at.file_uploader(key="draw_upload")
+        assert {"png", "jpg", "jpeg", "gif", "bmp", "webp"} <= {t.lstrip(".") for t in upload.allowed_type}
+        # Dark ink on white paper, as a scan would be.
+        paper = 255 - stroke_of_one()[..., :3]
+        upload.set_value(("one.png", png(paper), "image/png"))
+        at.run()
+        assert not at.exception and not at.error
+        assert [m.label for m in at.metric] == ["Prediction"]
+
+        at.file_uploader(key="draw_upload").set_value(("broken.png", b"not a picture", "image/png"))
+        at.run()
+    assert not at.exception and not at.metric
+    [error] = at.error
+    assert "\n" not in error.value and "broken.png" in error.value
+
+
+def test_other_models_read_the_same_drawing_side_by_side(models_env, tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    shutil.copytree(models_env / "default", models / "default")
+    shutil.copytree(models_env / "default", models / "second")
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+    with canvas_with(stroke_of_one()):
+        at = draw_page().run()
+        at.multiselect(key="draw_compare").set_value(["second"]).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 2 and table["Reads"].between(0, 9).all()
+    assert table["Reads"].nunique() == 1  # the same weights read the same digit
+
+
+def test_a_doubtful_reading_says_the_model_is_unsure(models_env):
+    from mnist_core.inference import Prediction
+
+    probabilities = np.full(10, 0.7 / 9, dtype=np.float32)
+    probabilities[4] = 0.3
+    doubtful = Prediction(4, 0.3, probabilities, np.zeros((28, 28), np.float32))
+    with canvas_with(stroke_of_one()), \
+            mock.patch("mnist_core.inference.predict_image", return_value=doubtful):
+        at = draw_page().run()
+    assert not at.exception
+    assert at.metric[0].value == "4" and "30% confident" in at.metric[0].delta
+    assert any("unsure" in w.value for w in at.warning)
+
+
+def test_a_16_bit_picture_is_shown_and_read(models_env):
+    paper = (65535 - stroke_of_one()[..., 0].astype(np.uint16) * 257)  # 16-bit grey, dark ink
+    with canvas_with(None):
+        at = draw_page().run()
+        at.file_uploader(key="draw_upload").set_value(("deep.png", png(paper), "image/png")).run()
+    assert not at.exception and not at.error
+    assert [m.label for m in at.metric] == ["Prediction"]
+    assert any(image.captions == ["Your picture"] for image in at.image)

@@ -1,0 +1,51 @@
+"""The Home page, run through the real entry point (its page links need st.navigation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 60  # seconds: the first run imports TensorFlow and loads MNIST
+
+
+@pytest.fixture
+def home(models_env) -> AppTest:
+    return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+
+
+def captions(at: AppTest) -> list[str]:
+    return [caption for image in at.image for caption in image.captions]
+
+
+def test_home_shows_the_dataset_the_samples_and_the_shipped_model(home):
+    assert not home.exception
+    metrics = {m.label: m.value for m in home.metric}
+    assert metrics["Training pictures"] == "60,000" and metrics["Test pictures"] == "10,000"
+    assert metrics["Test accuracy"].endswith("%")  # the tiny "default" run of the fixture
+    assert len(captions(home)) == 40
+    assert set(captions(home)) <= {str(d) for d in range(10)}
+    assert len(home.get("plotly_chart")) == 2  # class distribution and mean images
+    assert not home.error and not home.warning
+
+
+def test_digit_filter_shows_only_that_digit_and_shuffle_shows_others(home):
+    home.segmented_control(key="home_digit").set_value("3").run()
+    assert not home.exception
+    first = [image.value for image in home.image]
+    assert captions(home) == ["3"] * 40
+    home.button[0].click().run()  # Shuffle
+    assert captions(home) == ["3"] * 40
+    assert [image.value for image in home.image] != first
+    home.segmented_control(key="home_digit").set_value("All").run()
+    assert len(set(captions(home))) > 1
+
+
+def test_a_missing_shipped_model_is_said_plainly(mnist, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert any("ready-made model is missing" in w.value for w in at.warning)
+    assert len(captions(at)) == 40  # the rest of the page still works

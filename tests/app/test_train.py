@@ -1,0 +1,182 @@
+"""The Train page through Streamlit's AppTest: controls, a real quick training, odd URLs.
+
+One test starts a real worker (500 images, one epoch: about ten seconds, mostly importing
+TensorFlow); the others never train.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mnist_core import runs
+from mnist_core.presets import PRESETS
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "train.py")
+TIMEOUT = 90  # the first run imports TensorFlow
+WAIT_S = 80
+
+
+def _page() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+
+
+def _texts(at: AppTest) -> str:
+    """Everything the page wrote, as one string to search."""
+    parts = [e.value for kind in ("markdown", "caption", "info", "success", "warning", "error")
+             for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.fixture
+def scratch_models(models_env, tmp_path, monkeypatch):
+    """A models directory of our own (a copy of the tiny default), to add odd runs to."""
+    models = tmp_path / "models"
+    shutil.copytree(models_env / "default", models / "default")
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+    return models
+
+
+def test_page_renders_with_preset_defaults(models_env):
+    at = _page().run()
+    assert not at.exception
+    preset = at.selectbox(key="train_preset")
+    assert preset.options == list(PRESETS)
+    assert PRESETS[preset.value].description in _texts(at)
+    assert not at.button(key="train_start").disabled
+    assert "Nothing is training right now" in _texts(at)
+
+    preset.set_value("keras-convnet").run()  # choosing a preset loads its own defaults
+    wanted = PRESETS["keras-convnet"]
+    assert at.slider(key="train_epochs").value == wanted.epochs
+    assert at.select_slider(key="train_batch_size").value == wanted.batch_size
+    assert at.select_slider(key="train_lr").value == wanted.learning_rate
+    assert at.slider(key="train_val_pct").value == round(wanted.val_fraction * 100)
+    assert PRESETS["keras-convnet"].description in _texts(at)
+
+
+def test_quick_run_trains_and_links_to_evaluate(scratch_models):
+    at = _page().run()
+    at.selectbox(key="train_preset").set_value("seed-mlp-dropout").run()
+    at.slider(key="train_epochs").set_value(1)
+    at.checkbox(key="train_quick").check().run()
+    at.select_slider(key="train_quick_size").set_value(500).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception
+
+    run_id = at.session_state["train_job"]
+    assert at.query_params["job"] == run_id
+    assert at.button(key="train_start").disabled  # one request per visitor at a time
+
+    deadline, seen_running = time.monotonic() + WAIT_S, False
+    while "Your training is complete" not in _texts(at):
+        assert time.monotonic() < deadline, _texts(at)
+        assert "Training failed" not in _texts(at), _texts(at)
+        seen_running |= f"run `{run_id}` · started by you" in _texts(at)
+        time.sleep(1)
+        at.run()
+        assert not at.exception
+    assert seen_running
+    run = runs.get_run(run_id, scratch_models)
+    assert run.status == "completed" and run.has_model
+    assert run.meta["params"]["train_limit"] == 500 and run.meta["params"]["epochs"] == 1
+    assert run.meta["data"]["test_examples"] == 2000
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Test accuracy"] == f"{run.test_accuracy:.2%}"
+    assert f"/evaluate?run={run_id}" in _texts(at)
+    assert not at.button(key="train_start").disabled
+
+    again = _page()  # a reload: a new session that finds the job through the URL
+    again.query_params["job"] = run_id
+    again.run()
+    assert "Your training is complete" in _texts(again)
+
+
+def test_demo_mode_disables_training(models_env, monkeypatch):
+    monkeypatch.setenv("MNIST_STUDIO_DEMO", "1")
+    at = _page().run()
+    assert not at.exception
+    assert at.button(key="train_start").disabled
+    assert at.selectbox(key="train_preset").disabled
+    assert "Training is turned off in this demo" in _texts(at)
+
+
+def test_a_run_whose_worker_died_is_reported_interrupted(scratch_models):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs
+    run_dir = scratch_models / "20250101-000000-fast-cnn-dead"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps({
+        "run_id": run_dir.name, "preset": "fast-cnn", "status": "running", "pid": dead.pid}))
+    at = _page()
+    at.query_params["job"] = run_dir.name
+    at.run()
+    assert not at.exception
+    assert "ended unexpectedly" in _texts(at)
+    assert "there is no model" in _texts(at)
+
+
+def test_a_training_started_elsewhere_is_shown_to_everyone(scratch_models):
+    run_dir = scratch_models / "20250101-000000-fast-cnn-cli0"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps({  # this test's own process: alive
+        "run_id": run_dir.name, "preset": "fast-cnn", "status": "running", "pid": os.getpid(),
+        "params": {"val_fraction": 0.0}}))
+    runs.write_progress(run_dir, {"epoch": 1, "epochs": 2, "batch": 30, "batches": 200,
+                                  "fraction": 0.075, "loss": 0.5, "accuracy": 0.8,
+                                  "elapsed_s": 12.0, "eta_s": 150.0, "status": "running"})
+    at = _page().run()
+    assert not at.exception
+    assert f"run `{run_dir.name}` · started outside this page" in _texts(at)
+    assert at.get("progress")[0].proto.text == "Epoch 1 of 2 · batch 30 of 200 · about 2 min 30 s left"
+    assert "train_stop" not in [b.key for b in at.button]
+    (run_dir / "run.json").write_text(json.dumps({"run_id": run_dir.name, "status": "completed"}))
+
+
+@pytest.mark.parametrize("job, message", [
+    ("20250101-000000-fast-cnn-gone", "was not found"),
+    ("../etc", "not valid"),
+])
+def test_odd_job_addresses_are_explained(scratch_models, job, message):
+    at = _page()
+    at.query_params["job"] = job
+    at.run()
+    assert not at.exception
+    assert message in _texts(at)
+    assert not at.button(key="train_start").disabled
+
+
+def test_a_second_request_waits_its_turn_and_can_be_cancelled(scratch_models, tmp_path):
+    from mnist_core.training import TrainConfig
+    from pages import shared
+
+    queue = shared._training_queue(str(scratch_models))  # the very queue the page uses
+    stand_in = tmp_path / "worker"  # a worker that only sleeps: this test is about the queue
+    stand_in.write_text(f"#!{sys.executable}\nimport time; time.sleep(60)\n")
+    stand_in.chmod(0o755)
+    queue.python = str(stand_in)
+    other = queue.submit(TrainConfig("best-cnn"), owner="someone else")
+    try:
+        at = _page().run()
+        assert f"run `{other.run_id}` · started by another visitor" in _texts(at)
+        assert "train_stop" not in [b.key for b in at.button]  # not ours to stop
+        at.button(key="train_start").click().run()
+        assert not at.exception
+        mine = at.session_state["train_job"]
+        assert queue.position(mine) == 1
+        assert "you are number 2 in the queue" in _texts(at)
+        at.button(key="train_cancel").click().run()
+        assert "taken off the queue before it started" in _texts(at)
+        assert queue.job(mine).state == "cancelled"
+        assert not at.button(key="train_start").disabled
+    finally:
+        queue.stop(other.run_id)
+        assert queue.wait(other.run_id, 10) is other

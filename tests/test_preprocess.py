@@ -1,0 +1,297 @@
+"""preprocess: pictures drawn here with PIL, checked against numbers computed another way."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from mnist_core import preprocess
+from mnist_core.errors import InputError
+
+# A "4": two strokes and a bar, in unit coordinates (x right, y down). Its mass is
+# off its box centre, so centring by box and by centre of mass differ.
+FOUR = [[(0.55, 0.0), (0.0, 0.65), (1.0, 0.65)], [(0.7, 0.3), (0.7, 1.0)]]
+
+
+def draw(size=(280, 280), box=(60, 40, 220, 240), width=18, ink=255, background=0, mode="L"):
+    """A "4" drawn inside `box` (x0, y0, x1, y1) on a canvas of `size` (W, H)."""
+    image = Image.new(mode, size, background)
+    pen = ImageDraw.Draw(image)
+    x0, y0, x1, y1 = box
+    for stroke in FOUR:
+        points = [(x0 + u * (x1 - x0), y0 + v * (y1 - y0)) for u, v in stroke]
+        pen.line(points, fill=ink, width=width, joint="curve")
+    return image
+
+
+def centre_of_mass(x: np.ndarray) -> tuple[float, float]:
+    rows, cols = np.indices(x.shape)
+    return float((rows * x).sum() / x.sum()), float((cols * x).sum() / x.sum())
+
+
+def bbox_side(x: np.ndarray, level: float = 0.0) -> int:
+    rows, cols = np.nonzero(x > level)
+    return max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def assert_mnist_like(x: np.ndarray | None) -> None:
+    assert x is not None
+    assert x.shape == (28, 28) and x.dtype == np.float32
+    assert x.min() >= 0.0 and x.max() == pytest.approx(1.0, abs=1e-6)
+    assert abs(bbox_side(x) - 20) <= 1
+    row, col = centre_of_mass(x)
+    assert abs(row - 14) <= 1.0 and abs(col - 14) <= 1.0
+    # white on black: the outer frame is background
+    assert max(x[0].max(), x[-1].max(), x[:, 0].max(), x[:, -1].max()) < 0.05
+
+
+def png_bytes(image: Image.Image, **params) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=params.pop("format", "PNG"), **params)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    return preprocess.to_mnist(draw())
+
+
+# --------------------------------------------------------------------------- to_mnist
+
+def test_centred_digit_is_mnist_like(reference):
+    assert_mnist_like(reference)
+
+
+def test_off_centre_digit_matches_centred_one(reference):
+    x = preprocess.to_mnist(draw(box=(5, 10, 125, 160), width=14))
+    assert_mnist_like(x)
+    assert correlation(x, reference) > 0.9
+
+
+def test_tiny_digit_in_corner_of_big_canvas(reference):
+    x = preprocess.to_mnist(draw(size=(560, 560), box=(500, 490, 540, 540), width=5))
+    assert_mnist_like(x)
+    assert correlation(x, reference) > 0.9
+
+
+def test_thick_strokes_are_thinned_to_mnist_width(reference):
+    x = preprocess.to_mnist(draw(width=60))
+    assert_mnist_like(x)
+    assert preprocess.stroke_width(x) < 3.8  # MNIST: 1.9 to 3.6 px
+    assert correlation(x, reference) > 0.8
+
+
+def test_hairline_strokes_are_thickened(reference):
+    x = preprocess.to_mnist(draw(size=(900, 900), box=(100, 100, 700, 850), width=2))
+    assert_mnist_like(x)
+    assert preprocess.stroke_width(x) > 1.8
+    assert correlation(x, reference) > 0.8
+
+
+def test_light_background_is_inverted(reference):
+    x = preprocess.to_mnist(draw(ink=20, background=235))
+    assert_mnist_like(x)
+    assert correlation(x, reference) > 0.98
+
+
+def test_light_ink_on_mid_grey_and_dark_ink_on_mid_grey():
+    light = preprocess.to_mnist(draw(ink=230, background=128))
+    dark = preprocess.to_mnist(draw(ink=20, background=128))
+    assert_mnist_like(light)
+    assert_mnist_like(dark)
+    assert correlation(light, dark) > 0.98
+
+
+@pytest.mark.parametrize("background", [(0, 0, 0, 0), (0, 0, 0, 255)],
+                         ids=["transparent", "opaque-black"])
+def test_canvas_export_white_ink(reference, background):
+    """The drawing page's array: uint8 (280, 280, 4), white strokes, either background."""
+    mask = np.asarray(draw()) > 0
+    canvas = np.empty((280, 280, 4), dtype=np.uint8)
+    canvas[:] = background
+    canvas[mask] = (255, 255, 255, 255)
+    gray = preprocess.to_grayscale(canvas)
+    assert gray.dtype == np.float32 and gray.shape == (280, 280)
+    np.testing.assert_array_equal(gray > 0.5, mask)  # white ink on black
+    np.testing.assert_allclose(preprocess.to_mnist(canvas), reference, atol=1e-6)
+
+
+def test_dark_ink_on_transparent_sheet(reference):
+    mask = np.asarray(draw()) > 0
+    rgba = np.zeros((280, 280, 4), dtype=np.uint8)
+    rgba[mask] = (10, 10, 10, 255)
+    assert preprocess.to_grayscale(rgba)[0, 0] == pytest.approx(1.0)  # white sheet behind
+    assert correlation(preprocess.to_mnist(Image.fromarray(rgba)), reference) > 0.98
+
+
+def test_float_array_input(reference):
+    array = np.asarray(draw(), dtype=np.float32) / 255.0
+    np.testing.assert_allclose(preprocess.to_mnist(array), reference, atol=1e-6)
+
+
+def test_specks_do_not_move_the_digit(reference):
+    image = draw(size=(400, 400))
+    for xy in [(3, 3), (390, 20), (15, 380), (395, 395)]:
+        image.putpixel(xy, 255)
+    assert correlation(preprocess.to_mnist(image), reference) > 0.98
+
+
+def test_mnist_digit_is_kept(reference):
+    """A digit already in MNIST form comes back nearly unchanged."""
+    x = preprocess.to_mnist(reference)
+    assert np.abs(x - reference).mean() < 0.02
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.zeros((280, 280, 4), np.uint8),                       # empty canvas
+    lambda: np.full((280, 280, 4), (0, 0, 0, 255), np.uint8),        # black canvas
+    lambda: Image.new("L", (300, 200), 255),                          # white page
+    lambda: Image.new("RGB", (300, 200), (128, 128, 128)),            # uniform grey
+    lambda: np.clip(np.random.default_rng(0).normal(128, 6, (300, 300)), 0, 255).astype(np.uint8),
+    lambda: Image.open(io.BytesIO(png_bytes(                          # noisy grey JPEG
+        Image.fromarray(np.clip(np.random.default_rng(1).normal(200, 4, (240, 320)), 0, 255)
+                        .astype(np.uint8)), format="JPEG", quality=60))),
+    lambda: Image.new("L", (1, 1), 200),                              # 1x1 image
+], ids=["empty-canvas", "black-canvas", "white", "grey", "noisy-grey", "noisy-jpeg", "1x1"])
+def test_no_digit_gives_none(make):
+    assert preprocess.to_mnist(make()) is None
+
+
+# --------------------------------------------------------------------------- to_grayscale
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "LA", "RGB", "RGBA", "CMYK", "I;16", "I", "F"])
+def test_grayscale_of_every_mode(mode, reference):
+    base = draw()
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(base, dtype=np.uint16) * 257)
+    elif mode == "F":
+        image = Image.fromarray(np.asarray(base, dtype=np.float32) / 255.0)
+    else:
+        image = base.convert(mode)
+    gray = preprocess.to_grayscale(image)
+    assert gray.shape == (280, 280) and gray.dtype == np.float32
+    assert gray.min() == pytest.approx(0.0, abs=1e-6) and gray.max() == pytest.approx(1.0, abs=1e-3)
+    assert correlation(preprocess.to_mnist(image), reference) > 0.99
+
+
+@pytest.mark.parametrize("array", [np.zeros((0, 5)), np.zeros((5, 5, 5)), np.zeros((2, 3, 4, 4)),
+                                   np.full((5, 5), np.nan), np.full((5, 5), 300.0), np.full((5, 5), -2)])
+def test_bad_arrays_raise_input_error(array):
+    with pytest.raises(InputError):
+        preprocess.to_grayscale(array)
+
+
+# --------------------------------------------------------------------------- load_image
+
+def huge_png(width=20000, height=20000) -> bytes:
+    """A valid 1-bit PNG of width x height black pixels, compressed in memory (~50 KB)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed bits
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row * 1000) for _ in range(height // 1000)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("name, content", [
+    ("empty.png", b""),
+    ("page.png", b"<!DOCTYPE html><html><body>Not found</body></html>"),
+    ("digit.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28">'
+                  b'<circle cx="14" cy="14" r="9"/></svg>'),
+    ("truncated.png", None),
+    ("bomb.png", "huge"),
+])
+def test_bad_files_raise_one_line_input_error(tmp_path, name, content):
+    if content is None:
+        full = png_bytes(Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200), np.uint8)))
+        content = full[:len(full) // 2]
+    elif content == "huge":
+        content = huge_png()
+    path = tmp_path / name
+    path.write_bytes(content)
+    for source in (path, str(path), content, io.BytesIO(content)):
+        started = time.perf_counter()
+        with pytest.raises(InputError) as info:
+            preprocess.load_image(source)
+        assert time.perf_counter() - started < 1.0
+        assert "\n" not in str(info.value) and str(info.value)
+
+
+def test_missing_path_raises_input_error(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        preprocess.load_image(tmp_path / "nope.png")
+
+
+class FakeUpload(io.BytesIO):
+    """Like Streamlit's UploadedFile: a BytesIO with a name, possibly read already."""
+    name = "digit.png"
+
+
+def test_upload_read_twice(reference):
+    upload = FakeUpload(png_bytes(draw()))
+    upload.read()  # a previous rerun consumed it
+    np.testing.assert_allclose(preprocess.to_mnist(upload), reference, atol=1e-6)
+
+
+def test_cmyk_jpeg_and_16_bit_png_and_palette_png(reference):
+    sources = [png_bytes(draw().convert("CMYK"), format="JPEG", quality=95),
+               png_bytes(Image.fromarray(np.asarray(draw(), dtype=np.uint16) * 257)),
+               png_bytes(draw().convert("P"))]
+    for data in sources:
+        assert correlation(preprocess.to_mnist(preprocess.load_image(data)), reference) > 0.97
+
+
+def test_palette_png_with_transparent_background(reference):
+    mask = np.asarray(draw()) > 0
+    image = Image.new("P", (280, 280), 0)
+    image.putpalette([0, 0, 0, 255, 255, 255])
+    image.putdata(mask.ravel().astype(np.uint8).tolist())
+    image.info["transparency"] = 0
+    loaded = preprocess.load_image(png_bytes(image, transparency=0))
+    assert loaded.mode == "P" and "transparency" in loaded.info
+    assert correlation(preprocess.to_mnist(loaded), reference) > 0.99
+
+
+def test_animated_gif_gives_first_frame(reference):
+    first, second = draw().convert("P"), Image.new("P", (280, 280), 0)
+    data = png_bytes(first, format="GIF", save_all=True, append_images=[second], duration=100)
+    image = preprocess.load_image(data)
+    assert correlation(preprocess.to_mnist(image), reference) > 0.99
+
+
+def test_one_pixel_image():
+    image = preprocess.load_image(png_bytes(Image.new("L", (1, 1), 255)))
+    assert image.size == (1, 1)
+    assert preprocess.to_mnist(image) is None
+
+
+@pytest.mark.parametrize("orientation, bright", [(6, "top"), (8, "bottom")])
+def test_exif_rotated_jpeg_comes_out_upright(orientation, bright):
+    """Stored 60 wide x 30 high, left half white; Orientation 6 means "turn 90 degrees
+    clockwise to view" (left goes to the top), 8 counter-clockwise (left to the bottom)."""
+    stored = Image.new("L", (60, 30), 0)
+    stored.paste(255, (0, 0, 30, 30))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    image = preprocess.load_image(png_bytes(stored, format="JPEG", exif=exif.tobytes()))
+    assert image.size == (30, 60)
+    gray = preprocess.to_grayscale(image)
+    top, bottom = gray[:30].mean(), gray[30:].mean()
+    assert (top > 0.9 and bottom < 0.1) if bright == "top" else (bottom > 0.9 and top < 0.1)
+
+
+def test_big_photo_is_shrunk_and_read(reference):
+    """A 2500x2500 page (over WORK_PIXELS) with a dark digit on it."""
+    image = draw(size=(2500, 2500), box=(900, 700, 1700, 1700), width=90, ink=30, background=230)
+    assert correlation(preprocess.to_mnist(image), reference) > 0.9
