@@ -92,15 +92,17 @@ def build_keras_convnet():
 
 
 def build_fast_cnn():
-    """Few multiply-adds per image, wide enough to reach 99% in one pass over the data."""
+    """Few multiply-adds per image (~0.8M), wide enough to reach 99% in one pass over the data.
+
+    A strided 5x5 first conv (no full-size 24x24 maps, no pooling there) costs about half the
+    wall-clock time of a 5x5x24 conv + pool first layer for the same accuracy (measured)."""
     import keras
     from keras import layers
 
     inputs = _input()
-    x = layers.Conv2D(24, 5, activation="relu")(inputs)   # 24x24x24
-    x = layers.MaxPooling2D(2)(x)                          # 12x12x24
-    x = layers.Conv2D(32, 3, activation="relu")(x)         # 10x10x32
-    x = layers.MaxPooling2D(2)(x)                          # 5x5x32
+    x = layers.Conv2D(16, 5, strides=2, activation="relu")(inputs)  # 12x12x16
+    x = layers.Conv2D(48, 3, activation="relu")(x)                 # 10x10x48
+    x = layers.MaxPooling2D(2)(x)                                  # 5x5x48
     x = layers.Flatten()(x)
     x = layers.Dense(256, activation="relu")(x)
     outputs = layers.Dense(10, activation="softmax")(x)
@@ -151,11 +153,12 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("keras-convnet", "Keras example convnet: conv 32, conv 64, dropout 0.5; batch 128, 15 epochs "
            "(reported 99.22%). The baseline.", build_keras_convnet, epochs=15, batch_size=128,
            learning_rate=1e-3, reported_accuracy=0.9922, source="keras-io examples/vision/mnist_convnet.py"),
-    Preset("fast-cnn", "Small CNN tuned for wall-clock time: 99% test accuracy in one epoch.",
+    Preset("fast-cnn", "Small CNN tuned for wall-clock time (strided 5x5 conv 16, conv 48, dense 256): "
+           "99.01-99.06% test accuracy in one epoch (3 seeds).",
            build_fast_cnn, epochs=1, batch_size=256, learning_rate=1e-2, optimizer="adam-fast",
            schedule="warmup-cosine", warmup_fraction=0.2, val_fraction=0.0, source="MNIST Studio"),
-    Preset("best-cnn", "Batch-normalised CNN with augmentation and a cosine schedule: ~99.6% in "
-           "under 10 minutes on 2 cores.", build_best_cnn, epochs=15, batch_size=128,
+    Preset("best-cnn", "Batch-normalised CNN with augmentation and a cosine schedule, 12 epochs: "
+           "99.57% test accuracy in one measured run.", build_best_cnn, epochs=12, batch_size=128,
            learning_rate=3e-3, schedule="warmup-cosine", warmup_fraction=0.05, augment=True,
            val_fraction=0.05, source="MNIST Studio"),
 ]}

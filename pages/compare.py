@@ -54,9 +54,9 @@ def _delete(run_id: str) -> None:
 st.title("Compare runs")
 kind, text = st.session_state.pop("compare_notice", (None, None))
 if kind == "success":
-    st.success(text, icon="🗑️")
+    st.success(text, icon=":material/delete:")
 elif kind == "error":
-    st.error(text, icon="⚠️")
+    st.error(text, icon=":material/warning:")
 
 try:
     all_runs = runs.list_runs()
@@ -116,5 +116,5 @@ target = st.selectbox("Run to delete", list(deletable), index=None, key="compare
                       placeholder="Choose a run",
                       help="The ready-made model is never deleted; runs still training are not listed.")
 sure = st.checkbox("I understand the run and its model are deleted for good", key="compare_confirm")
-st.button("Delete", type="primary", icon="🗑️", disabled=target is None or not sure,
+st.button("Delete", type="primary", icon=":material/delete:", disabled=target is None or not sure,
           on_click=_delete, args=(target,), key="compare_delete_button")

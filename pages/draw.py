@@ -109,13 +109,13 @@ with compare:
                             placeholder="Choose models", disabled=not others_by_id)
 others = [others_by_id[run_id] for run_id in chosen]
 
-draw_tab, upload_tab = st.tabs(["✏️ Draw", "🖼️ Upload a picture"])
+draw_tab, upload_tab = st.tabs([":material/draw: Draw", ":material/image: Upload a picture"])
 with draw_tab:
     canvas_side, result_side = st.columns([1, 2], gap="large")
     with canvas_side:
         stroke = st.slider("Pen width", 5, 40, 18, key="draw_stroke")
         drawing = read_canvas(stroke)
-        st.button("Clear", icon="🧽", on_click=_clear)
+        st.button("Clear", icon=":material/ink_eraser:", on_click=_clear)
     with result_side:
         if drawing is None:
             st.info(HINT)

@@ -207,7 +207,7 @@ st.subheader("Downloads")
 dl1, dl2, _ = st.columns([1, 1, 2])
 dl1.download_button("Model file (.keras)", data=run.model_path.read_bytes,
                     file_name=f"mnist-{run.id}.keras", mime="application/octet-stream",
-                    key="evaluate_download_model", on_click="ignore", icon="⬇️")
+                    key="evaluate_download_model", on_click="ignore", icon=":material/download:")
 dl2.download_button("Metrics table (.csv)", data=evaluation.metrics_csv,
                     file_name=f"mnist-{run.id}-metrics.csv", mime="text/csv",
-                    key="evaluate_download_metrics", on_click="ignore", icon="⬇️")
+                    key="evaluate_download_metrics", on_click="ignore", icon=":material/download:")

@@ -31,13 +31,13 @@ st.write(
     "go wrong, and then draw your own digits to see what they make of them."
 )
 links = st.columns(4)
-links[0].page_link("pages/train.py", label="Train", icon="🏋️")
+links[0].page_link("pages/train.py", label="Train", icon=":material/model_training:")
 links[0].caption("Teach a new network, and watch it learn.")
-links[1].page_link("pages/evaluate.py", label="Evaluate", icon="📊")
+links[1].page_link("pages/evaluate.py", label="Evaluate", icon=":material/analytics:")
 links[1].caption("Score a network on 10,000 test pictures and see its mistakes.")
-links[2].page_link("pages/draw.py", label="Draw", icon="✏️")
+links[2].page_link("pages/draw.py", label="Draw", icon=":material/draw:")
 links[2].caption("Draw a digit and see what a network reads.")
-links[3].page_link("pages/compare.py", label="Compare", icon="📈")
+links[3].page_link("pages/compare.py", label="Compare", icon=":material/compare:")
 links[3].caption("Put your training runs side by side; tidy up old ones.")
 
 try:
@@ -59,7 +59,7 @@ elif isinstance(default_run.test_accuracy, (int, float)):
     left.metric("Test accuracy", f"{default_run.test_accuracy:.2%}",
                 help="Share of the 10,000 test pictures, never seen in training, that it reads right.")
     right.write(f"A network of the **{default_run.preset}** kind comes ready to use.")
-    right.page_link("pages/draw.py", label="Try it: draw a digit", icon="✏️")
+    right.page_link("pages/draw.py", label="Try it: draw a digit", icon=":material/draw:")
 else:
     st.info(f"The ready-made model has no test score yet (status: {default_run.status}).")
 
@@ -77,7 +77,7 @@ choice, shuffle = st.columns([4, 1], vertical_alignment="bottom")
 with choice:
     digit = st.segmented_control("Show", [ALL, *map(str, range(10))], default=ALL,
                                  required=True, key="home_digit")
-shuffle.button("Shuffle", icon="🔀", on_click=_shuffle)
+shuffle.button("Shuffle", icon=":material/shuffle:", on_click=_shuffle)
 wanted = None if digit in (None, ALL) else int(digit)
 indices = data.sample_indices(mnist.y_train, SAMPLES, seed=st.session_state.get("home_seed", 0),
                               digit=wanted)

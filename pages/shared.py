@@ -101,9 +101,9 @@ def run_picker(label: str, key: str, help: str | None = None) -> runs.Run | None
 def show_error(exc: Exception) -> None:
     """One plain sentence for an expected fault; the program keeps going."""
     if isinstance(exc, StudioError):
-        st.error(str(exc), icon="⚠️")
+        st.error(str(exc), icon=":material/warning:")
     else:
-        st.error(f"Something went wrong: {type(exc).__name__}: {exc}", icon="⚠️")
+        st.error(f"Something went wrong: {type(exc).__name__}: {exc}", icon=":material/warning:")
 
 
 def _leave_legacy_pages_mode() -> None:

@@ -238,23 +238,23 @@ def _result(status: str, run: runs.Run | None, job) -> None:
     """How this visitor's training ended, with its numbers and a link to Evaluate."""
     meta = run.meta if run is not None else {}
     if status == "completed":
-        st.success("Your training is complete.", icon="✅")
+        st.success("Your training is complete.", icon=":material/check_circle:")
     elif status == "stopped":
         done = meta.get("epochs_completed") or 0
         st.info(f"Your training was stopped after {done} complete epoch{'s' if done != 1 else ''}; "
                 "the best weights seen so far were kept." if done else
                 "Your training was stopped during its first epoch; the model was kept as it was "
-                "at that moment.", icon="⏹️")
+                "at that moment.", icon=":material/stop_circle:")
     elif status == "cancelled":
-        st.info("Your request was taken off the queue before it started.", icon="⏹️")
+        st.info("Your request was taken off the queue before it started.", icon=":material/stop_circle:")
         return
     elif status == "interrupted":
         st.warning("The training process ended unexpectedly (for example, the server restarted). "
                    + ("The weights of the best finished epoch were saved." if run and run.has_model
-                      else "No epoch had finished, so there is no model."), icon="⚠️")
+                      else "No epoch had finished, so there is no model."), icon=":material/warning:")
     elif status == "failed":
         error = meta.get("error") or (job.error if job is not None else None) or "no reason was recorded"
-        st.error(f"Training failed: {error}", icon="⚠️")
+        st.error(f"Training failed: {error}", icon=":material/warning:")
     if run is None:
         return
     cols = st.columns(3)
@@ -273,7 +273,7 @@ def _result(status: str, run: runs.Run | None, job) -> None:
     if run.has_model:
         try:
             st.page_link(Path(__file__).with_name("evaluate.py"), label="Evaluate this model",
-                         icon="📊", query_params={"run": run.id})
+                         icon=":material/analytics:", query_params={"run": run.id})
         except StreamlitAPIException:  # the page run on its own (tests): a plain link
             st.markdown(f"[📊 Evaluate this model](/evaluate?run={run.id})")
 
@@ -311,7 +311,7 @@ def _panel(queue, my_run: str | None) -> None:
             ahead = place  # the training that runs now plus the requests before this one
             st.info(f"Your training (**{mine[0].config.preset}**) is waiting: you are number "
                     f"{place + 1} in the queue, with {ahead} training{'s' if ahead != 1 else ''} "
-                    "before yours.", icon="⏳")
+                    "before yours.", icon=":material/hourglass_top:")
             if st.button("Cancel my request", key="train_cancel"):
                 queue.stop(my_run)
                 st.rerun(scope="app")
@@ -347,7 +347,7 @@ with left:
     st.subheader("New training")
     if demo:
         st.info("Training is turned off in this demo: it would keep the server busy for everyone. "
-                "Run MNIST Studio on your own computer to train models.", icon="🔒")
+                "Run MNIST Studio on your own computer to train models.", icon=":material/lock:")
     _settings_form(disabled=demo)
     st.button("Start training", type="primary", key="train_start", disabled=demo or mine_active,
               on_click=_start, args=(queue,),
