@@ -1,12 +1,14 @@
 # MNIST Studio. `make run` starts the app, `make test` runs every test; both set up first.
 # Everything is installed into .venv/ in the project, from requirements*.txt.
 
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: run test fetch bench clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test fetch browser bench clean
 
 $(VENV)/.app-installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +26,18 @@ fetch: $(VENV)/.app-installed
 run: fetch
 	$(VENV)/bin/streamlit run streamlit_app.py
 
-test: $(VENV)/.dev-installed fetch
+# The browser tests drive Debian's Chromium through Playwright (which cannot download its own).
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium; \
+	  else echo "Chromium is missing: install Debian's chromium package for the browser tests"; fi; }
+
+test: $(VENV)/.dev-installed fetch browser
 	$(PY) -m pytest
+
+bench: $(VENV)/.dev-installed fetch browser
+	$(PY) benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache exports

@@ -36,7 +36,8 @@ class Preset:
 # Keras' default batch-norm momentum (0.99) needs ~500 steps before the moving statistics
 # forget their initial variance of 1, far above the real ~0.005 of the first conv: runs of a
 # few hundred steps then score ~10% in inference mode while training at 96% (measured).
-# 0.9 converges within ~50 steps and costs nothing on long runs.
+# 0.9 (PyTorch's default, there written 0.1) converges within ~50 steps, so quick runs
+# from the app give usable models too.
 BN_MOMENTUM = 0.9
 
 
@@ -118,7 +119,7 @@ def build_best_cnn():
 
     def conv_bn(x, filters, kernel, strides=1, padding="same"):
         x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
         return layers.Activation("relu")(x)
 
     inputs = _input()
@@ -131,7 +132,7 @@ def build_best_cnn():
     x = layers.Dropout(0.25)(x)
     x = layers.Flatten()(x)
     x = layers.Dense(128, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
     x = layers.Activation("relu")(x)
     x = layers.Dropout(0.4)(x)
     outputs = layers.Dense(10, activation="softmax")(x)
@@ -157,8 +158,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "99.01-99.06% test accuracy in one epoch (3 seeds).",
            build_fast_cnn, epochs=1, batch_size=256, learning_rate=1e-2, optimizer="adam-fast",
            schedule="warmup-cosine", warmup_fraction=0.2, val_fraction=0.0, source="MNIST Studio"),
-    Preset("best-cnn", "Batch-normalised CNN with augmentation and a cosine schedule, 12 epochs: "
-           "99.57% test accuracy in one measured run.", build_best_cnn, epochs=12, batch_size=128,
+    Preset("best-cnn", "Batch-normalised CNN, trained on shifted, rotated and zoomed digits with a "
+           "warm-up + cosine schedule, 12 epochs: the most accurate preset.", build_best_cnn, epochs=12, batch_size=128,
            learning_rate=3e-3, schedule="warmup-cosine", warmup_fraction=0.05, augment=True,
            val_fraction=0.05, source="MNIST Studio"),
 ]}
