@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test fetch browser bench clean
+.PHONY: run test fetch browser screenshots bench clean
 
 $(VENV)/.app-installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ browser:
 
 test: $(VENV)/.dev-installed fetch browser
 	$(PY) -m pytest
+
+# Refresh docs/screenshots/ (shown in the README) from the browser tests.
+screenshots: $(VENV)/.dev-installed fetch browser
+	MNIST_STUDIO_SCREENSHOTS=1 $(PY) -m pytest tests/e2e -q
 
 bench: $(VENV)/.dev-installed fetch browser
 	$(PY) benchmarks/run.py

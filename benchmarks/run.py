@@ -261,7 +261,7 @@ def main(argv=None) -> int:
         report["results"]["eval"] = bench_evaluation(data, model_path)
     if "app" in sections:
         from app_bench import bench_app  # noqa: E402  (benchmarks/app_bench.py: needs Chromium)
-        report["results"]["app"] = bench_app(ROOT)
+        report["results"]["app"] = bench_app(ROOT, model_path=model_path)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -96,7 +96,9 @@ def learning_curves(history: History, title: str | None = None, live: Mapping | 
     last_epoch = float(np.nanmax(train["epoch"].to_numpy()))
     fig.update_xaxes(title_text="epoch", rangemode="tozero", **_integer_ticks(last_epoch))
     fig.update_yaxes(title_text="loss", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="accuracy", tickformat=".0%", row=1, col=2)
+    # Autorange pads a single point far beyond 0..100%; accuracy never leaves [0, 1].
+    fig.update_yaxes(title_text="accuracy", tickformat=".0%", row=1, col=2,
+                     autorangeoptions=dict(minallowed=0.0, maxallowed=1.0))
     return fig
 
 

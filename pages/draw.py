@@ -12,7 +12,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from mnist_core import data, figures
-from mnist_core.errors import StudioError
+from mnist_core.errors import InputError, StudioError
 from mnist_core.preprocess import NO_DIGIT_MESSAGE, load_image, to_grayscale
 from pages import shared
 
@@ -44,6 +44,11 @@ def read_upload(upload):
     if upload is None:
         return None
     try:
+        if shared.demo_mode() and upload.size > shared.DEMO_MAX_UPLOAD_MB * 1024 * 1024:
+            # The browser holds back bigger files already; this catches any that get past it.
+            raise InputError(f"Upload {upload.name!r} is too large for this demo: "
+                             f"{upload.size / 1024 / 1024:.1f} MB (the limit is "
+                             f"{shared.DEMO_MAX_UPLOAD_MB} MB).")
         return load_image(upload)
     except StudioError as exc:
         shared.show_error(exc)
@@ -126,6 +131,7 @@ with upload_tab:
     upload_side, result_side = st.columns([1, 2], gap="large")
     with upload_side:
         upload = st.file_uploader("A picture of one digit", type=UPLOAD_TYPES, key="draw_upload",
+                                  max_upload_size=shared.DEMO_MAX_UPLOAD_MB if shared.demo_mode() else None,
                                   help="A photo or scan works: dark ink on light paper or light on dark.")
         picture = read_upload(upload)
         if picture is not None:

@@ -70,7 +70,7 @@ facts[0].metric("Training pictures", f"{len(mnist.x_train):,}")
 facts[1].metric("Test pictures", f"{len(mnist.x_test):,}")
 facts[2].metric("Picture size", "28 × 28", help="Grey levels from 0 (black) to 255 (white).")
 facts[3].metric("Classes", "10", help="The digits 0 to 9.")
-st.caption(f"Loaded from: {mnist.source}")
+st.caption(f"Loaded from: {mnist.source.split(' (')[0]}")  # the kind of source, not a local path
 
 st.subheader("Sample training pictures")
 choice, shuffle = st.columns([4, 1], vertical_alignment="bottom")

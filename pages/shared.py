@@ -6,7 +6,6 @@ in `mnist_core`; this module only caches its results per server process.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +16,12 @@ from mnist_core.data import Mnist, load_mnist
 from mnist_core.errors import StudioError
 
 
+DEMO_MAX_UPLOAD_MB = 2  # uploads in demo mode (server.maxUploadSize caps everyone at 5 MB)
+
+
 def demo_mode() -> bool:
     """Hosted-demo mode (`MNIST_STUDIO_DEMO=1`): no training, no deleting, no writing."""
-    return os.environ.get("MNIST_STUDIO_DEMO", "").strip().lower() in ("1", "true", "yes", "on")
+    return paths.demo_mode()
 
 
 @st.cache_resource(show_spinner="Loading MNIST…")
@@ -89,6 +91,8 @@ def run_picker(label: str, key: str, help: str | None = None) -> runs.Run | None
         return None
     ids = [r.id for r in options]
     wanted = st.query_params.get("run")
+    if wanted is not None and wanted not in ids:  # a stale link, or a made-up name: not echoed
+        st.warning("The model named in the address is not available; showing another one instead.")
     index = ids.index(wanted) if wanted in ids else 0
     chosen = st.selectbox(label, options, index=index, format_func=runs.Run.label, key=key, help=help)
     if chosen is not None and chosen.id != runs.DEFAULT_RUN_ID:
@@ -99,11 +103,9 @@ def run_picker(label: str, key: str, help: str | None = None) -> runs.Run | None
 
 
 def show_error(exc: Exception) -> None:
-    """One plain sentence for an expected fault; the program keeps going."""
-    if isinstance(exc, StudioError):
-        st.error(str(exc), icon=":material/warning:")
-    else:
-        st.error(f"Something went wrong: {type(exc).__name__}: {exc}", icon=":material/warning:")
+    """One plain line for an expected fault; the program keeps going."""
+    text = str(exc) if isinstance(exc, StudioError) else f"Something went wrong: {type(exc).__name__}: {exc}"
+    st.error(" ".join(text.split()), icon=":material/warning:")
 
 
 def _leave_legacy_pages_mode() -> None:

@@ -1,0 +1,87 @@
+"""Draw page in the browser: mouse strokes on the canvas and an uploaded picture are read right."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.e2e.streamlit_page import (Page, expect, metric, metric_value, open_page, screenshot, stroke,
+                                      wait_idle)
+
+# Strokes in canvas pixels (the canvas is 280 x 280, black, drawn on in white, pen 18 px).
+ONE = [(140, 40), (143, 240)]                       # a slightly slanted vertical bar
+SEVEN = [(70, 60), (210, 60), (120, 230)]           # top bar, then the diagonal down-left
+SMALL_SEVEN = [(12, 14), (68, 14), (32, 76)]        # a 7 inside the top-left 80 x 80 px
+HINT = "Draw a digit from 0 to 9 in the black square"
+UPLOAD_INDEX = 1  # x_test[1], a 2
+
+
+def draw_tab(page: Page):
+    return page.locator('[role="tabpanel"]').filter(has=page.locator("canvas.upper-canvas"))
+
+
+def upload_tab(page: Page):
+    return page.locator('[role="tabpanel"]').filter(has=page.locator('[data-testid="stFileUploader"]'))
+
+
+def canvas_is_blank(page: Page) -> bool:
+    """No white ink on the canvas's drawing layer (Fabric draws finished strokes there)."""
+    return page.locator("canvas.dc-canvas.lower-canvas").evaluate("""c => {
+        const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        for (let i = 0; i < d.length; i += 4) if (d[i] > 128) return false;
+        return true;
+    }""")
+
+
+def draw_and_read(page: Page, points, expected: str) -> None:
+    panel = draw_tab(page)
+    stroke(page, panel.locator("canvas.upper-canvas"), points)
+    expect(metric_value(panel, "Prediction")).to_have_text(expected)
+    wait_idle(page)
+    expect(metric_value(panel, "Prediction")).to_have_text(expected)  # and no later rerun changed it
+
+
+def clear(page: Page) -> None:
+    panel = draw_tab(page)
+    panel.get_by_role("button", name="Clear").click()
+    expect(panel.get_by_text(HINT)).to_be_visible()
+    expect(metric(panel, "Prediction")).to_have_count(0)
+    wait_idle(page)
+    assert canvas_is_blank(page)
+
+
+@pytest.fixture
+def draw_page(page: Page, app_url) -> Page:
+    open_page(page, app_url, "/draw", "Draw a digit")
+    panel = draw_tab(page)
+    expect(panel.locator("canvas.upper-canvas")).to_be_visible()
+    expect(panel.get_by_text(HINT)).to_be_visible()
+    return page
+
+
+def test_draw_a_one_then_a_seven(draw_page: Page):
+    draw_and_read(draw_page, ONE, "1")
+    clear(draw_page)
+    draw_and_read(draw_page, SEVEN, "7")
+    expect(draw_tab(draw_page).get_by_text("What the model sees")).to_be_visible()
+    screenshot(draw_page, "draw")
+
+
+def test_a_small_digit_in_a_corner_is_read(draw_page: Page):
+    draw_and_read(draw_page, SMALL_SEVEN, "7")
+
+
+def test_an_uploaded_mnist_digit_is_read(draw_page: Page, mnist, tmp_path):
+    digit = mnist.x_test[UPLOAD_INDEX]
+    picture = Image.fromarray(255 - digit).resize((140, 140), Image.BILINEAR)  # dark ink on paper
+    path = tmp_path / "digit.png"
+    picture.save(path)
+
+    draw_page.get_by_role("tab", name="Upload a picture").click()
+    panel = upload_tab(draw_page)
+    panel.locator('input[type="file"]').set_input_files(path)
+    expect(panel.get_by_text("Your picture")).to_be_visible()
+    expect(metric_value(panel, "Prediction")).to_have_text(str(int(mnist.y_test[UPLOAD_INDEX])))
+    wait_idle(draw_page)
+    assert np.asarray(picture).mean() > 128  # the upload really was dark on light

@@ -1,0 +1,128 @@
+"""Train page in the browser: a short training runs live, survives a page change, and stops.
+
+keras-convnet on a 20,000-image slice for 5 epochs: about 6 s an epoch on an idle 2-core
+machine (several times that under load), so it outlasts the watching, the page change and
+the Stop (about 10 s after the first batch) with room to spare; being stopped early, it
+keeps the test well under a minute and a half either way.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import parse_qs, urlparse
+
+from tests.e2e.streamlit_page import (TIMEOUT_MS, Page, expect, open_page, screenshot, sidebar_link,
+                                      wait_idle)
+
+PRESET = "keras-convnet"
+EPOCHS = 5
+PROGRESS = re.compile(r"Epoch (\d+) of (\d+) · batch ([\d,]+) of ([\d,]+)")
+STARTUP_MS = 90_000  # the worker imports TensorFlow and loads MNIST before its first batch
+STOP_MS = 60_000     # the current batch, then scoring 2,000 test images
+
+
+def batches_done(page: Page) -> int | None:
+    """Batches finished so far, summed over epochs, from the progress bar's text."""
+    for text in page.locator('[data-testid="stProgress"]').all_inner_texts():
+        match = PROGRESS.search(text)
+        if match:
+            epoch, _, batch, batches = (int(g.replace(",", "")) for g in match.groups())
+            return (epoch - 1) * batches + batch
+    return None
+
+
+def poll(page: Page, read, passes, timeout_ms: float, what: str):
+    """read() every 200 ms (the page redraws the panel once a second) until passes(value)."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        value = read()
+        if value is not None and passes(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout_ms / 1000:.0f} s (last seen: {value})")
+        page.wait_for_timeout(200)
+
+
+def wait_for_batches(page: Page, more_than: int, timeout_ms: float) -> int:
+    return poll(page, lambda: batches_done(page), lambda n: n > more_than, timeout_ms,
+                f"training progress did not pass batch {more_than}")
+
+
+def live_point_x(page: Page) -> float | None:
+    """x position (px) of the latest point on the learning curves: the live point, which moves
+    right as training goes on (the x axis spans the whole run from the start)."""
+    points = page.locator(".st-key-train_live_curves .scatterlayer .trace .points path.point")
+    if points.count() == 0:
+        return None
+    match = re.search(r"translate\(([-\d.]+)", points.last.get_attribute("transform") or "")
+    return float(match[1]) if match else None
+
+
+def choose_settings(page: Page) -> None:
+    page.locator(".st-key-train_preset").get_by_role("combobox").click()
+    page.get_by_role("option", name=PRESET, exact=True).click()
+    expect(page.get_by_text("Keras example convnet")).to_be_visible()
+    wait_idle(page)
+
+    epochs = page.locator(".st-key-train_epochs").get_by_role("slider")
+    epochs.focus()
+    epochs.press("Home")
+    for _ in range(EPOCHS - 1):
+        epochs.press("ArrowRight")
+    expect(epochs).to_have_value(str(EPOCHS))
+    wait_idle(page)
+
+    page.locator(".st-key-train_quick").get_by_text("Quick run on a small slice").click()
+    size = page.locator(".st-key-train_quick_size").get_by_role("slider")
+    expect(size).to_be_visible()
+    size.focus()
+    size.press("End")
+    expect(page.locator(".st-key-train_quick_size [data-testid='stSliderThumbValue']")).to_have_text("20,000")
+    wait_idle(page)
+
+
+def test_training_runs_live_survives_a_page_change_and_stops(page: Page, app_url):
+    open_page(page, app_url, "/train", "Train a model")
+    expect(page.get_by_text("Nothing is training right now")).to_be_visible()
+    choose_settings(page)
+
+    page.locator(".st-key-train_start button").click()
+    expect(page).to_have_url(re.compile(r"[?&]job="))
+    run_id = parse_qs(urlparse(page.url).query)["job"][0]
+    assert PRESET in run_id
+    expect(page.get_by_text("Now training")).to_be_visible()
+
+    # Live: the progress text and the chart's live point move on between two looks.
+    first = wait_for_batches(page, 0, STARTUP_MS)
+    x_first = poll(page, lambda: live_point_x(page), lambda x: True, TIMEOUT_MS,
+                   "no live point appeared on the learning curves")
+    second = wait_for_batches(page, first, TIMEOUT_MS)
+    poll(page, lambda: live_point_x(page), lambda x: x > x_first, TIMEOUT_MS,
+         "the live point on the learning curve did not move on")
+    wait_idle(page)
+    screenshot(page, "train", top=page.locator("h1").first)
+
+    # Another page and back: the training carries on and is still this visitor's.
+    sidebar_link(page, "Home").click()
+    expect(page.locator("h1").filter(has_text="MNIST Studio")).to_be_visible()
+    wait_idle(page)
+    sidebar_link(page, "Train").click()
+    expect(page.locator("h1").filter(has_text="Train a model")).to_be_visible()
+    expect(page.get_by_text("Now training")).to_be_visible()
+    expect(page.get_by_text("started by you")).to_be_visible()
+    wait_for_batches(page, second, TIMEOUT_MS)
+
+    page.get_by_role("button", name="Stop training").click()
+    expect(page.get_by_text("Your training was stopped")).to_be_visible(timeout=STOP_MS)
+    expect(page.get_by_text(f"Run {run_id} · Stopped early")).to_be_visible()
+    expect(page.get_by_role("button", name="Stop training")).to_have_count(0)
+    wait_idle(page)
+
+    sidebar_link(page, "Compare").click()
+    expect(page.locator("h1").filter(has_text="Compare runs")).to_be_visible()
+    row = page.locator('[data-testid="stDataFrame"] [role="row"]').filter(has_text=run_id)
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Stopped early")
+    wait_idle(page)
+    screenshot(page, "compare", top=page.locator("h1").first)
