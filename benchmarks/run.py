@@ -177,7 +177,8 @@ def bench_evaluation(data, model_path: Path, repeats: int = 5) -> dict:
 def machine() -> dict:
     env = environment()
     return {"cpu_count": env["cpu_count"], "processor": env["processor"], "platform": env["platform"],
-            "tensorflow": env["tensorflow"], "keras": env["keras"], "python": env["python"]}
+            "tensorflow": env["tensorflow"], "keras": env["keras"], "python": env["python"],
+            "load_average_at_start": os.getloadavg()[0]}
 
 
 def fmt(value, spec=".2f", none="n/a") -> str:
@@ -187,7 +188,9 @@ def fmt(value, spec=".2f", none="n/a") -> str:
 def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [f"Measured {report['date']} on {m['cpu_count']} cores ({m['processor']}), "
-             f"TensorFlow {m['tensorflow']}, Keras {m['keras']}, Python {m['python']}.", "",
+             f"TensorFlow {m['tensorflow']}, Keras {m['keras']}, Python {m['python']}; load average "
+             f"{m.get('load_average_at_start', float('nan')):.1f} at the start, "
+             f"{report.get('load_average_at_end', float('nan')):.1f} at the end.", "",
              "| benchmark | measured | compared with | ratio | target |", "|---|---|---|---|---|"]
     r = report["results"]
     if "train" in r:
@@ -263,6 +266,7 @@ def main(argv=None) -> int:
         from app_bench import bench_app  # noqa: E402  (benchmarks/app_bench.py: needs Chromium)
         report["results"]["app"] = bench_app(ROOT, model_path=model_path)
 
+    report["load_average_at_end"] = os.getloadavg()[0]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)

@@ -80,6 +80,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                          learning_rate=args.lr, seed=args.seed, val_fraction=args.val_fraction,
                          train_limit=args.train_limit, test_limit=args.test_limit)
     epochs = config.resolve()["epochs"]  # bad values are reported before loading anything
+    if args.run_id is not None:
+        runs.validate_run_id(args.run_id)
     bar = ProgressBar()
 
     class Terminal(TrainingListener):

@@ -31,6 +31,7 @@ import subprocess
 import tarfile
 import tempfile
 import urllib.request
+import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,7 +162,7 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
             arrays = {k: np.asarray(npz[k]) for k in FILES}
     except DataError:
         raise
-    except (OSError, ValueError, EOFError, zlib.error) as exc:
+    except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: not a readable npz file ({exc})") from None
     for key, array in arrays.items():
         if array.dtype != np.uint8:

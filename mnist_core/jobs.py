@@ -9,12 +9,16 @@ its crash cannot take the server down.
 
 A background thread starts the next queued job when the current one ends. Before starting
 one it also checks the run directories for a training that another server process started
-(after a restart), so two trainings never share the two cores.
+(after a restart), so two trainings never share the two cores. A worker still loading
+TensorFlow has no run directory yet; the marker file `.logs/RUN_ID.worker` (its pid) makes
+it visible to a restarted server in those first seconds too.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -22,10 +26,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths, runs
+from . import atomic, paths, runs
+from .errors import InputError
 from .training import TrainConfig
 
-LOG_DIR_NAME = ".logs"  # worker output, beside the run directories
+LOG_DIR_NAME = ".logs"  # worker output and markers, beside the run directories
+# A worker makes its run directory once TensorFlow and MNIST are loaded (about ten seconds);
+# an older marker without one is a worker that died starting up, or a recycled pid.
+STARTUP_GRACE_S = 300
 
 
 @dataclass
@@ -66,7 +74,9 @@ class TrainingQueue:
     # ------------------------------------------------------------------ public API
 
     def submit(self, config: TrainConfig, owner: str = "") -> Job:
-        """Queue a training; InputError for bad parameters, before anything is queued."""
+        """Queue a training; InputError for bad parameters or in demo mode, before anything is queued."""
+        if paths.demo_mode():
+            raise InputError("Training is turned off in this demo.")
         config.resolve()
         job = Job(runs.new_run_id(config.preset), config, owner)
         with self._lock:
@@ -145,6 +155,7 @@ class TrainingQueue:
                     job.error = self._last_log_line(job) or f"worker exited with code {job.returncode}"
             self._finished[job.run_id] = job
             self._running = None
+            self._marker(job.run_id).unlink(missing_ok=True)
         if self._running is not None or not self._queued:
             return
         self._external = self._find_external()
@@ -152,8 +163,25 @@ class TrainingQueue:
             self._start(self._queued.pop(0))
 
     def _find_external(self) -> str | None:
-        """A run directory whose training process is alive but not ours (CLI, earlier server)."""
-        return next((r.id for r in runs.list_runs(self.models_dir) if r.status == "running"), None)
+        """A training alive but not ours (CLI, earlier server): a run directory saying "running",
+        or the marker of a worker an earlier server started that is still loading."""
+        running = next((r.id for r in runs.list_runs(self.models_dir) if r.status == "running"), None)
+        if running is not None:
+            return running
+        for marker in (self.models_dir / LOG_DIR_NAME).glob("*.worker"):
+            run_id = marker.stem
+            try:
+                young = time.time() - marker.stat().st_mtime < STARTUP_GRACE_S
+                worker = json.loads(marker.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if young and not (self.models_dir / run_id).exists() and isinstance(worker, dict) \
+                    and runs.process_alive(worker.get("pid"), worker.get("host")):
+                return run_id
+        return None
+
+    def _marker(self, run_id: str) -> Path:
+        return self.models_dir / LOG_DIR_NAME / f"{run_id}.worker"
 
     def _start(self, job: Job) -> None:
         c = job.config
@@ -165,12 +193,22 @@ class TrainingQueue:
             if value is not None:
                 args += [flag, repr(value)]
         log_dir = self.models_dir / LOG_DIR_NAME
-        log_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "MNIST_MODELS_DIR": str(self.models_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
-        with open(log_dir / f"{job.run_id}.log", "wb") as log:
-            job.process = subprocess.Popen(args, cwd=paths.PROJECT_ROOT, env=env, stdout=log,
-                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                           start_new_session=True)  # survives the server's signals
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            with open(log_dir / f"{job.run_id}.log", "wb") as log:
+                job.process = subprocess.Popen(args, cwd=paths.PROJECT_ROOT, env=env, stdout=log,
+                                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                               start_new_session=True)  # survives the server's signals
+        except OSError as exc:  # a full disk or a read-only models folder: the job fails, the queue goes on
+            job.state, job.error = "finished", f"Could not start the training: {exc.strerror or exc}"
+            self._finished[job.run_id] = job
+            return
+        try:
+            atomic.write_json(self._marker(job.run_id), {"pid": job.process.pid,
+                                                         "host": socket.gethostname()})
+        except OSError:
+            pass  # only a restarted server's view of the worker's first seconds needs it
         job.state = "running"
         self._running = job
 

@@ -1,4 +1,5 @@
-"""Where the project keeps things. Each location can be moved with an environment variable."""
+"""Where the project keeps things (each location can be moved with an environment variable),
+and whether visitors may write there at all (the hosted-demo switch)."""
 
 from __future__ import annotations
 
@@ -22,3 +23,12 @@ def data_dir_override() -> Path | None:
     """A directory of MNIST files to use first (`MNIST_DATA_DIR`), or None."""
     value = os.environ.get("MNIST_DATA_DIR")
     return Path(value) if value else None
+
+
+def demo_mode() -> bool:
+    """Hosted-demo mode (`MNIST_STUDIO_DEMO=1`): no training, no deleting, nothing written.
+
+    The pages hide what would write, and the training queue and `runs.delete_run` refuse
+    as well, so a forged request cannot get past a disabled button.
+    """
+    return os.environ.get("MNIST_STUDIO_DEMO", "").strip().lower() in ("1", "true", "yes", "on")

@@ -79,7 +79,7 @@ class Run:
         if self.error:
             return "invalid"
         status = self.meta.get("status", "invalid")
-        if status == "running" and not _process_alive(self.meta.get("pid"), self.meta.get("host")):
+        if status == "running" and not process_alive(self.meta.get("pid"), self.meta.get("host")):
             return "interrupted"
         return status
 
@@ -103,7 +103,7 @@ class Run:
         return f"{name} · {self.preset} · {acc_text}"
 
 
-def _process_alive(pid: Any, host: Any) -> bool:
+def process_alive(pid: Any, host: Any) -> bool:
     """Whether the training process recorded in run.json still exists on this machine."""
     if not isinstance(pid, int) or pid <= 0:
         return False
@@ -264,7 +264,9 @@ def stop_requested(path: Path) -> bool:
 
 
 def delete_run(run_id: str, models_dir: Path | None = None) -> None:
-    """Delete a run directory; refuses the shipped default and running runs."""
+    """Delete a run directory; refuses the shipped default, running runs, and demo mode."""
+    if paths.demo_mode():
+        raise InputError("Deleting runs is turned off in this demo.")
     run = get_run(run_id, models_dir)
     if run.is_default:
         raise InputError("The shipped default model cannot be deleted")

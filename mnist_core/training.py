@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from . import atomic, runs
 from .data import Mnist, load_mnist, normalise, split_train_val
-from .errors import InputError
+from .errors import InputError, ModelError, StudioError
 from .presets import Preset, get_preset
 
 # Sane bounds for what a user may ask for (the app's sliders use the same numbers).
@@ -269,7 +269,7 @@ class _Reporter(keras.callbacks.Callback):
         if score > self.best_score:
             self.best_score, self.best_epoch = score, epoch + 1
             self.best_weights = self.model.get_weights()
-            atomic.save_model(self.model, self.run.model_path)  # survives a kill -9
+            _save_model(self.model, self.run.model_path)  # survives a kill -9
         for listener in self.listeners:
             listener.on_epoch(row)
 
@@ -284,6 +284,15 @@ def _num(value) -> float | None:
     return None if value is None else float(value)
 
 
+def _save_model(model: keras.Model, path: Path) -> None:
+    """Save atomically (a failed save leaves the previous file as it was); a full disk or a
+    read-only folder raises ModelError("Could not save the model: No space left on device")."""
+    try:
+        atomic.save_model(model, path)
+    except OSError as exc:
+        raise ModelError(f"Could not save the model: {exc.strerror or exc}") from exc
+
+
 # --------------------------------------------------------------------------- train
 
 def train(config: TrainConfig, listeners: Iterable[TrainingListener] = (),
@@ -293,8 +302,9 @@ def train(config: TrainConfig, listeners: Iterable[TrainingListener] = (),
     """Train `config.preset` into a new run directory and return the finished Run.
 
     The run's status ends as "completed", "stopped" (a stop request; best weights kept) or
-    "failed" (the exception is re-raised after run.json records it). Raises InputError for
-    out-of-range parameters before anything is written.
+    "failed" (the exception is re-raised after run.json records it in one line; a save that
+    fails, e.g. on a full disk, is a ModelError and the previous checkpoint stays). Raises
+    InputError for out-of-range parameters before anything is written.
     """
     params = config.resolve()
     preset = get_preset(config.preset)
@@ -340,7 +350,7 @@ def train(config: TrainConfig, listeners: Iterable[TrainingListener] = (),
         train_seconds = time.monotonic() - start
         if reporter.best_weights is not None:
             model.set_weights(reporter.best_weights)
-        atomic.save_model(model, run.model_path)
+        _save_model(model, run.model_path)
         test_loss, test_acc = loss_and_accuracy(predict_probabilities(model, x_test), y_test)
         status = "stopped" if reporter.stopped else "completed"
         runs.update_meta(run, status=status, train_seconds=round(train_seconds, 3),
@@ -352,8 +362,12 @@ def train(config: TrainConfig, listeners: Iterable[TrainingListener] = (),
         log(f"{status}: test accuracy {test_acc:.4f} after {train_seconds:.1f} s of training")
     except BaseException as exc:
         status = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
-        runs.update_meta(run, status=status, error=f"{type(exc).__name__}: {exc}"[:500],
-                         train_seconds=round(time.monotonic() - start, 3), ended_at=runs.now_iso())
+        error = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
+        try:
+            runs.update_meta(run, status=status, error=" ".join(error.split())[:500],
+                             train_seconds=round(time.monotonic() - start, 3), ended_at=runs.now_iso())
+        except OSError:  # the disk is full even for run.json: once we exit it reads as interrupted
+            pass
         raise
     finally:
         (run.path / "STOP").unlink(missing_ok=True)

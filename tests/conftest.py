@@ -1,4 +1,5 @@
-"""Shared fixtures: the local MNIST mirror when there is one, and a tiny trained model.
+"""Shared fixtures: the local MNIST mirror when there is one, a tiny trained model, the shipped
+model, and the awkward files (pictures and models) the hardening tests feed everywhere.
 
 Tests never train a real network: the tiny model below trains for one epoch on 1,000
 images (a few seconds) and is shared by every test of the session.
@@ -6,7 +7,12 @@ images (a few seconds) and is shared by every test of the session.
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
+import struct
+import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -44,3 +50,105 @@ def models_env(tiny_models_dir, monkeypatch):
     """Point MNIST_MODELS_DIR at the tiny models directory for the duration of a test."""
     monkeypatch.setenv("MNIST_MODELS_DIR", str(tiny_models_dir))
     return tiny_models_dir
+
+
+@pytest.fixture(scope="session")
+def shipped_models_dir(tmp_path_factory):
+    """A models directory holding a copy of the shipped default model (99.6% on the test set),
+    for tests that check a prediction is right, not only that one is made."""
+    models = tmp_path_factory.mktemp("shipped")
+    shutil.copytree(ROOT / "models" / "default", models / "default")
+    return models
+
+
+@pytest.fixture
+def shipped_models_env(shipped_models_dir, monkeypatch):
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(shipped_models_dir))
+    return shipped_models_dir
+
+
+# --------------------------------------------------------------------------- awkward files
+
+def _scan(digit, scale: int = 4, margin: int = 40):
+    """An MNIST digit as a scan would show it: dark ink on white paper, enlarged (PIL "L")."""
+    from PIL import Image
+
+    side = 28 * scale
+    page = Image.new("L", (side + 2 * margin,) * 2, 255)
+    page.paste(Image.fromarray(255 - digit).resize((side, side), Image.BILINEAR), (margin, margin))
+    return page
+
+
+def _encoded(image, format: str = "PNG", **params) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, **params)
+    return buffer.getvalue()
+
+
+def _bomb_png(side: int = 20000) -> bytes:
+    """A valid black 1-bit PNG of side x side pixels (400 megapixels) in about 50 KB."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    row = b"\x00" * (1 + (side + 7) // 8)  # filter byte + packed bits
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row * 1000) for _ in range(side // 1000)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="session")
+def odd_uploads(mnist) -> list[tuple[str, bytes, int | str | None]]:
+    """Every awkward file the app and the CLI must survive, as (name, content, expected).
+
+    `expected` is "error" (refused with one line), None (read, but no digit in it) or the
+    digit the shipped model must read. The digits are MNIST test images that model reads
+    right as scans; the EXIF one (test image 4, a "4") reads as a 5 when left sideways.
+    """
+    import numpy as np
+    from PIL import Image
+
+    x, y = mnist.x_test, mnist.y_test
+    scan = _encoded(_scan(x[0]))
+    rgba = np.zeros((192, 192, 4), np.uint8)  # black ink on a transparent sheet
+    rgba[40:152, 40:152, 3] = np.asarray(Image.fromarray(x[2]).resize((112, 112), Image.BILINEAR))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to view": stored turned the other way
+    return [
+        ("empty.png", b"", "error"),
+        ("truncated.png", scan[: len(scan) // 2], "error"),
+        ("page.png", b"<!DOCTYPE html><html><body><h1>404 Not Found</h1></body></html>", "error"),
+        ("digit.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28">'
+                      b'<path d="M14 4v20" stroke="black" stroke-width="3"/></svg>', "error"),
+        ("animated.gif", _encoded(_scan(x[1]).convert("P"), "GIF", save_all=True, duration=100,
+                                  append_images=[_scan(x[3]).convert("P")]), int(y[1])),
+        ("deep-16-bit.png", _encoded(Image.fromarray(np.asarray(_scan(x[0]), np.uint16) * 257)),
+         int(y[0])),
+        ("cmyk.jpg", _encoded(_scan(x[3]).convert("CMYK"), "JPEG", quality=95), int(y[3])),
+        ("transparent.png", _encoded(Image.fromarray(rgba)), int(y[2])),
+        ("one-pixel.png", _encoded(Image.new("L", (1, 1), 255)), None),
+        ("bomb.png", _bomb_png(), "error"),
+        ("rotated-exif.jpg", _encoded(_scan(x[4]).transpose(Image.Transpose.ROTATE_90), "JPEG",
+                                      quality=95, exif=exif.tobytes()), int(y[4])),
+    ]
+
+
+# --------------------------------------------------------------------------- awkward models
+
+@pytest.fixture(scope="session")
+def odd_models(tiny_models_dir, tmp_path_factory) -> dict[str, Path]:
+    """Model files that must be refused with one line, by kind."""
+    import keras
+    from keras import layers
+
+    root = tmp_path_factory.mktemp("odd-models")
+    good = (tiny_models_dir / "default" / "model.keras").read_bytes()
+    (root / "corrupt.keras").write_bytes(good[: len(good) // 2])  # a copy cut short
+    with zipfile.ZipFile(root / "not-keras.keras", "w") as archive:  # a zip, but not a model
+        archive.writestr("readme.txt", "hello")
+    keras.Sequential([keras.Input((32, 32, 3)), layers.Flatten(),
+                      layers.Dense(10, activation="softmax")]).save(root / "wrong-input.keras")
+    keras.Sequential([keras.Input((28, 28, 1)), layers.Flatten(),
+                      layers.Dense(5, activation="softmax")]).save(root / "wrong-output.keras")
+    keras.Sequential([keras.Input((28, 28, 1)), layers.Lambda(lambda t: t * 2.0), layers.Flatten(),
+                      layers.Dense(10, activation="softmax")]).save(root / "lambda.keras")
+    return {path.stem: path for path in root.iterdir()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,16 @@ def test_predict_json_reads_files_and_reports_bad_ones(capsys, models_env, mnist
     (["train", "--preset", "nope"], "Unknown preset 'nope'"),
     (["train", "--preset", "fast-cnn", "--epochs", "0"], "epochs must be between 1 and 200"),
     (["train", "--preset", "fast-cnn", "--lr", "abc"], "invalid float value: 'abc'"),
+    (["train", "--preset", "fast-cnn", "--lr", "5"], "learning_rate must be between 1e-05 and 1"),
+    (["train", "--preset", "fast-cnn", "--lr", "nan"], "learning_rate must be a number"),
+    (["train", "--preset", "fast-cnn", "--batch-size", "0"], "batch_size must be between 8 and 4096"),
+    (["train", "--preset", "fast-cnn", "--epochs", "1000"], "epochs must be between 1 and 200"),
+    (["train", "--preset", "fast-cnn", "--val-fraction", "0.9"],
+     "val_fraction must be between 0 and 0.5"),
+    (["train", "--preset", "fast-cnn", "--train-limit", "10"], "train_limit must be between 100 and 60000"),
+    (["train", "--preset", "fast-cnn", "--test-limit", "-1"], "test_limit must be between 100 and 10000"),
+    (["train", "--preset", "fast-cnn", "--seed", "-1"], "seed must be between 0 and"),
+    (["train", "--preset", "fast-cnn", "--run-id", "../escape"], "Invalid run id '../escape'"),
     (["evaluate", "--model", "no-such-run"], "No run called 'no-such-run'"),
     (["evaluate", "--model", "../escape"], "no such run directory"),
     (["predict", "--model", "missing.keras", "x.png"], "missing.keras: no such model file"),
@@ -111,3 +122,37 @@ def test_export_writes_saved_model_and_tflite(capsys, models_env, tmp_path):
 def test_fetch_says_which_source(capsys):
     code, out, _ = run_cli(capsys, "fetch")
     assert code == 0 and "60000 training and 10000 test images from" in out
+
+
+def test_predict_json_survives_every_awkward_file(capsys, shipped_models_env, odd_uploads, tmp_path):
+    """All of conftest.odd_uploads in one call: one JSON line per file, one stderr line per bad one."""
+    files = []
+    for name, content, _ in odd_uploads:
+        (tmp_path / name).write_bytes(content)
+        files.append(str(tmp_path / name))
+    code, out, err = run_cli(capsys, "predict", "--json", *files)
+    assert code == 1  # some files were bad
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["file"] for line in lines] == files
+    bad = 0
+    for line, (name, _, expected) in zip(lines, odd_uploads):
+        if expected == "error":
+            bad += 1
+            assert line["digit"] is None and line["error"] and "\n" not in line["error"], name
+        else:
+            assert line["digit"] == expected and "error" not in line, name
+    assert len(err.strip().splitlines()) == bad and "Traceback" not in err
+
+
+def test_evaluate_refuses_every_unloadable_model_in_one_line(capsys, models_env, odd_models, tmp_path):
+    no_json = tmp_path / "no-json"  # a run directory without run.json or a model
+    no_json.mkdir()
+    bad_json = tmp_path / "bad-json"  # a run directory with a damaged run.json and model
+    bad_json.mkdir()
+    (bad_json / "run.json").write_text("{not json")
+    shutil.copy(odd_models["corrupt"], bad_json / "model.keras")
+    for model in [*map(str, odd_models.values()), str(no_json), str(bad_json)]:
+        code, out, err = run_cli(capsys, "evaluate", "--model", model, "--json")
+        assert code == cli.EXIT_BAD_INPUT and not out, model
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "has no model.keras (status: invalid)" in run_cli(capsys, "evaluate", "--model", str(no_json))[2]

@@ -111,6 +111,13 @@ def test_npz_round_trip_and_faults(tmp_path, mnist):
     np.savez(tmp_path / "wrong.npz", **wrong)
     with pytest.raises(DataError, match="SHA-256 mismatch for t10k-labels"):
         data.load_npz(tmp_path / "wrong.npz")
+    raw = (tmp_path / "mnist.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(raw[:len(raw) // 2])  # a download cut short
+    with pytest.raises(DataError, match="not a readable npz"):
+        data.load_npz(tmp_path / "cut.npz")
+    np.savez(tmp_path / "short.npz", **dict(arrays, y_train=mnist.y_train[:-1]))
+    with pytest.raises(DataError, match="train image/label count mismatch: 60000 images, 59999 labels"):
+        data.load_npz(tmp_path / "short.npz")
 
 
 def test_sources_in_order_and_corrupt_cache_is_refetched(tmp_path, monkeypatch, mnist, fake_mnist_dir):

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from mnist_core import runs
 from mnist_core.errors import InputError
-from mnist_core.jobs import TrainingQueue
+from mnist_core.jobs import LOG_DIR_NAME, STARTUP_GRACE_S, TrainingQueue
 from mnist_core.training import TrainConfig
 
 TINY = dict(epochs=1, train_limit=300, test_limit=200, val_fraction=0.1)
@@ -151,3 +153,112 @@ def test_waits_for_a_training_started_outside_the_queue(tmp_path):
     (outside / "run.json").write_text(json.dumps({**meta, "status": "completed"}))
     assert queue.wait(job.run_id, 10) is job and job.returncode == 0
     assert queue.state().external_run is None
+
+
+def _finishing_stand_in(tmp_path, seconds: float) -> str:
+    """A worker that takes `seconds`, then leaves a completed run directory, like the real one."""
+    return _stand_in(tmp_path, f"""
+import json, os, sys, time
+run_id = sys.argv[sys.argv.index("--run-id") + 1]
+path = os.path.join(os.environ["MNIST_MODELS_DIR"], run_id)
+os.makedirs(path)
+meta = {{"run_id": run_id, "preset": "fast-cnn", "status": "running", "pid": os.getpid()}}
+open(os.path.join(path, "run.json"), "w").write(json.dumps(meta))
+time.sleep({seconds})
+open(os.path.join(path, "run.json"), "w").write(json.dumps({{**meta, "status": "completed"}}))
+""")
+
+
+def test_two_sessions_starting_at_the_same_moment_take_turns(tmp_path):
+    queue = TrainingQueue(tmp_path, poll_interval=0.05, python=_finishing_stand_in(tmp_path, 1.0))
+    start = threading.Barrier(2)
+    jobs = {}
+
+    def session(owner):
+        start.wait()
+        jobs[owner] = queue.submit(TrainConfig("fast-cnn"), owner=owner)
+
+    threads = [threading.Thread(target=session, args=(owner,)) for owner in ("alice", "bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    state = queue.state()
+    assert state.running in jobs.values() and len(state.queued) == 1
+    waiting = state.queued[0]
+    assert waiting is not state.running and queue.position(waiting.run_id) == 1
+    assert waiting.process is None  # not started, not even briefly
+    assert queue.wait(waiting.run_id, 20) is waiting
+    for job in jobs.values():
+        assert job.state == "finished" and job.returncode == 0
+    assert [r.status for r in runs.list_runs(tmp_path)] == ["completed", "completed"]
+
+
+def test_a_restarted_server_waits_for_the_old_worker_and_sees_how_it_ended(tmp_path):
+    """Server 1 starts a real training and goes away (its queue object is dropped); server 2
+    sees that training at once, even before its run directory exists, starts nothing beside
+    it, and runs its own (real) request afterwards. Server 2 goes too, its next worker is
+    killed while no server watches, and server 3 finds that run interrupted."""
+    models = tmp_path / "models"
+    server1 = TrainingQueue(models, poll_interval=0.1)
+    old = server1.submit(TrainConfig("seed-mlp-dropout", **TINY))
+    del server1
+
+    server2 = TrainingQueue(models, poll_interval=0.1)
+    assert not (models / old.run_id).exists()  # the worker is still loading TensorFlow...
+    assert server2.state().external_run == old.run_id  # ...and is seen all the same
+    new = server2.submit(TrainConfig("seed-mlp-dropout", seed=7, **TINY))
+    deadline = time.monotonic() + WAIT_S
+    while (state := server2.state()).running is None:  # no second training while the old one runs
+        assert state.queued == [new] and time.monotonic() < deadline, "the old worker did not finish"
+        time.sleep(0.1)
+    assert runs.get_run(old.run_id, models).status == "completed"  # (read after the start)
+    assert server2.wait(new.run_id, WAIT_S) is new and new.returncode == 0
+    assert [r.status for r in runs.list_runs(models)] == ["completed", "completed"]
+    assert runs.get_run(old.run_id, models).has_model and runs.get_run(new.run_id, models).has_model
+
+    server2.python = _finishing_stand_in(tmp_path, 60)  # (a real worker's kill -9: test_training)
+    last = server2.submit(TrainConfig("seed-mlp-dropout", **TINY))
+    while not (models / last.run_id / "run.json").is_file():
+        assert _alive(last) and time.monotonic() < deadline + WAIT_S
+        time.sleep(0.05)
+    del server2
+    last.process.kill()
+    last.process.wait()
+    server3 = TrainingQueue(models, poll_interval=0.1)
+    assert server3.state().external_run is None
+    assert runs.get_run(last.run_id, models).status == "interrupted"
+
+
+def test_demo_mode_refuses_to_queue_anything(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_STUDIO_DEMO", "1")
+    queue = TrainingQueue(tmp_path / "models", python="/bin/true")
+    with pytest.raises(InputError, match="turned off in this demo"):
+        queue.submit(TrainConfig("fast-cnn"))
+    assert queue.state().queued == [] and not (tmp_path / "models").exists()  # nothing written
+
+
+def test_a_worker_that_cannot_start_fails_its_job_and_the_queue_goes_on(tmp_path):
+    queue = TrainingQueue(tmp_path, poll_interval=0.05, python=str(tmp_path / "no-such-python"))
+    job = queue.submit(TrainConfig("fast-cnn"))
+    assert job.state == "finished" and job.error.startswith("Could not start the training: ")
+    assert queue.state().running is None and queue.job(job.run_id) is job
+
+
+def test_stale_worker_markers_are_ignored(tmp_path):
+    """A marker is trusted only while its worker could still be starting up: a dead pid, or
+    an old marker whose pid may have been given to another program, blocks nothing."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    logs = tmp_path / LOG_DIR_NAME
+    logs.mkdir()
+    (logs / "gone.worker").write_text(json.dumps({"pid": dead.pid}))
+    (logs / "recycled.worker").write_text(json.dumps({"pid": os.getpid()}))  # alive, but...
+    old = time.time() - STARTUP_GRACE_S - 1
+    os.utime(logs / "recycled.worker", (old, old))  # ...written long ago
+    (logs / "garbled.worker").write_text("{")
+    queue = TrainingQueue(tmp_path, poll_interval=0.05, python=_finishing_stand_in(tmp_path, 0))
+    assert queue.state().external_run is None
+    job = queue.submit(TrainConfig("fast-cnn"))
+    assert job.state == "running" and queue.wait(job.run_id, 10) is job and job.returncode == 0
+    assert not (logs / f"{job.run_id}.worker").exists()  # its own marker went with it

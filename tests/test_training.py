@@ -1,18 +1,27 @@
-"""mnist_core.training: a run end to end on a small slice, stop requests, failures, repeatability."""
+"""mnist_core.training: a run end to end on a small slice, stop requests, failures, repeatability,
+and the faults a run must survive (a full disk, kill -9)."""
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mnist_core import presets, runs, training
-from mnist_core.errors import InputError
+from mnist_core import inference, presets, runs, training
+from mnist_core.errors import InputError, ModelError
 from mnist_core.training import TrainConfig, TrainingListener, train
 
 SMALL = dict(train_limit=600, test_limit=300)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Recorder(TrainingListener):
@@ -171,3 +180,65 @@ def test_loss_and_accuracy_match_a_hand_computation():
     loss, acc = training.loss_and_accuracy(probs, np.array([0, 1]))
     assert acc == 0.5
     assert loss == pytest.approx(-(np.log(0.7) + np.log(0.1)) / 2)
+
+
+# --------------------------------------------------------------------------- faults
+
+@pytest.mark.parametrize("code, failing_save", [
+    (errno.ENOSPC, 2),  # a full disk at the checkpoint of epoch 2
+    (errno.EROFS, 3),   # a read-only folder at the final save
+], ids=["full-disk-checkpoint", "read-only-final-save"])
+def test_a_failed_save_fails_the_run_in_one_line_and_keeps_the_last_model(tmp_path, mnist, monkeypatch,
+                                                                         code, failing_save):
+    replace, saves = os.replace, []
+
+    def failing_replace(src, dst):
+        if Path(dst).name == "model.keras":
+            saves.append(dst)
+            if len(saves) == failing_save:
+                raise OSError(code, os.strerror(code))
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    message = f"Could not save the model: {os.strerror(code)}"
+    # No validation: every epoch is the best so far, so saves are epoch 1, epoch 2, final.
+    with pytest.raises(ModelError, match=message):
+        train(TrainConfig("seed-mlp-dropout", epochs=2, val_fraction=0.0, **SMALL),
+              models_dir=tmp_path, data=mnist)
+    (run,) = runs.list_runs(tmp_path)
+    assert run.status == "failed" and run.meta["error"] == message
+    assert len(runs.read_history(run.path)) == min(failing_save - 1, 2)
+    assert zipfile.ZipFile(run.model_path).testzip() is None
+    inference.load_model(run.model_path)  # the previous save, whole
+    assert sorted(p.name for p in run.path.iterdir()) == ["history.csv", "model.keras",
+                                                          "progress.json", "run.json"]
+
+
+def test_kill_9_mid_epoch_leaves_an_interrupted_run_whose_checkpoint_loads(tmp_path):
+    """The worker's own command line, killed in its second epoch, with no chance to clean up."""
+    env = {**os.environ, "MNIST_MODELS_DIR": str(tmp_path)}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "mnist_core", "train", "--preset", "keras-convnet", "--epochs", "3",
+         "--train-limit", "3000", "--test-limit", "500", "--run-id", "killed", "--quiet"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_dir = tmp_path / "killed"
+    deadline = time.monotonic() + 180
+    try:
+        # One epoch done (so a checkpoint exists) and the next one under way.
+        while not (runs.read_history(run_dir) and runs.read_progress(run_dir).get("epoch", 0) >= 2):
+            assert worker.poll() is None, "the training ended before it could be killed"
+            assert time.monotonic() < deadline, "the training did not reach its second epoch"
+            time.sleep(0.02)
+        worker.kill()
+        worker.wait(30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(30)
+    run = runs.read_run(run_dir)
+    assert run.meta["status"] == "running" and run.status == "interrupted"
+    assert run.meta.get("test_accuracy") is None and "ended_at" not in run.meta
+    assert zipfile.ZipFile(run.model_path).testzip() is None  # a complete zip
+    assert inference.load_model(run.model_path).output_shape == (None, 10)
+    assert [p.name for p in run_dir.iterdir() if p.name.startswith(".")] == []  # no temporaries
+    assert runs.list_runs(tmp_path)[0].status == "interrupted"

@@ -84,3 +84,21 @@ def test_demo_mode_hides_deleting(models, monkeypatch):
     assert not at.exception
     assert not at.selectbox and not at.checkbox
     assert any("turned off" in i.value for i in at.info)
+
+
+def test_runs_with_a_missing_or_invalid_run_json_are_listed_as_unreadable(models, odd_models):
+    (models / "no-json").mkdir()
+    shutil.copy(models / "default" / "model.keras", models / "no-json" / "model.keras")
+    (models / "bad-json").mkdir()
+    (models / "bad-json" / "run.json").write_text('["a list, not an object"]')
+    shutil.copy(odd_models["corrupt"], models / "bad-json" / "model.keras")
+    at = compare_page()
+    assert not at.exception and not at.error
+    statuses = dict(zip(at.dataframe[0].value["Run"], at.dataframe[0].value["Status"]))
+    assert statuses["no-json"] == statuses["bad-json"] == "Unreadable"
+    drawable = at.multiselect(key="compare_runs").options  # no curves to draw for them
+    assert len(drawable) == 2 and not any("json" in option for option in drawable)
+    at.selectbox(key="compare_delete").set_value("bad-json").run()  # and they can be tidied away
+    at.checkbox(key="compare_confirm").check().run()
+    at.button(key="compare_delete_button").click().run()
+    assert not at.exception and not (models / "bad-json").exists()

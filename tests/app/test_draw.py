@@ -16,6 +16,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from mnist_core.preprocess import NO_DIGIT_MESSAGE
+
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60  # seconds: the first run imports TensorFlow and loads the model
 
@@ -152,3 +154,102 @@ def test_a_16_bit_picture_is_shown_and_read(models_env):
     assert not at.exception and not at.error
     assert [m.label for m in at.metric] == ["Prediction"]
     assert any(image.captions == ["Your picture"] for image in at.image)
+
+
+# --------------------------------------------------------------------------- hardening
+
+def _outcome(at: AppTest) -> str | None:
+    """The page's answer to an upload: the digit read, "error: ..." or "no digit"."""
+    if at.error:
+        return "error: " + at.error[0].value
+    if at.metric:
+        return at.metric[0].value
+    return "no digit" if any(NO_DIGIT_MESSAGE in i.value for i in at.info) else None
+
+
+def test_every_awkward_upload_is_read_right_or_refused_in_one_line(shipped_models_env, odd_uploads,
+                                                                   mnist):
+    """One session, every awkward file in turn (see conftest.odd_uploads), then a plain one."""
+    with canvas_with(None):
+        at = draw_page().run()
+        for name, content, expected in odd_uploads:
+            if name.endswith(".svg"):  # the browser offers only UPLOAD_TYPES: an SVG comes renamed
+                name += ".png"
+            at.file_uploader(key="draw_upload").set_value((name, content, "image/png")).run()
+            assert not at.exception, name
+            outcome = _outcome(at)
+            if expected == "error":
+                assert len(at.error) == 1 and not at.metric, name
+                assert "\n" not in outcome and name in outcome, outcome
+            elif expected is None:
+                assert outcome == "no digit", name
+            else:
+                assert outcome == str(expected) and not at.error, (name, outcome)
+        # The page still works: an ordinary scan is read, and the drawing tab still answers.
+        digit = 255 - np.kron(mnist.x_test[7], np.ones((8, 8), np.uint8))
+        at.file_uploader(key="draw_upload").set_value(("nine.png", png(digit), "image/png")).run()
+        assert not at.exception and _outcome(at) == str(mnist.y_test[7])
+    with canvas_with(stroke_of_one()):
+        at.run()
+    assert not at.exception and [m.value for m in at.metric] == ["1", str(mnist.y_test[7])]
+
+
+def test_a_forged_upload_of_a_refused_type_costs_one_rerun(models_env, odd_uploads):
+    """The browser never sends a .svg (not in UPLOAD_TYPES); a forged one is refused by
+    Streamlit's own extension check before the page runs, without details, and the next
+    rerun works."""
+    svg = next(content for name, content, _ in odd_uploads if name.endswith(".svg"))
+    with canvas_with(stroke_of_one()):
+        at = draw_page().run()
+        at.file_uploader(key="draw_upload").set_value(("digit.svg", svg, "image/svg+xml")).run()
+        assert len(at.exception) == 1 and "Traceback" not in at.exception[0].value
+        at.run()
+    assert not at.exception and [m.label for m in at.metric] == ["Prediction"]
+
+
+def test_a_model_that_cannot_be_loaded_is_one_line_and_the_page_goes_on(models_env, odd_models,
+                                                                       tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    shutil.copytree(models_env / "default", models / "default")
+    for kind, path in odd_models.items():
+        shutil.copytree(models_env / "default", models / kind)
+        shutil.copy(path, models / kind / "model.keras")
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+    with canvas_with(stroke_of_one()):
+        for kind in odd_models:
+            at = draw_page()
+            at.query_params["run"] = kind
+            at.run()
+            assert not at.exception and not at.metric, kind
+            [error] = at.error
+            assert "\n" not in error.value and "model.keras" in error.value, error.value
+            at.selectbox(key="draw_run").select_index(0).run()  # the default: another model still reads
+            assert not at.exception and not at.error and [m.label for m in at.metric] == ["Prediction"]
+
+
+@pytest.mark.parametrize("address", ["../../etc", "../x", "no-such-run", "default/../../etc/passwd"])
+def test_a_made_up_run_in_the_address_is_ignored(models_env, address):
+    with canvas_with(stroke_of_one()):
+        at = draw_page()
+        at.query_params["run"] = address
+        at.run()
+    assert not at.exception and [m.label for m in at.metric] == ["Prediction"]
+    assert at.selectbox(key="draw_run").value.id == "default"
+    assert any("not available" in w.value for w in at.warning)
+    assert "run" not in at.query_params
+
+
+def test_demo_mode_refuses_big_uploads_in_one_line(models_env, monkeypatch):
+    big = png(np.random.default_rng(0).integers(0, 256, (1000, 1000, 3), np.uint8))  # about 3 MB
+    assert 2 * 1024 * 1024 < len(big) < 5 * 1024 * 1024
+    monkeypatch.setenv("MNIST_STUDIO_DEMO", "1")
+    with canvas_with(None):
+        at = draw_page().run()
+        assert at.file_uploader(key="draw_upload").proto.max_upload_size_mb == 2  # the browser's cap
+        at.file_uploader(key="draw_upload").set_value(("photo.png", big, "image/png")).run()
+        assert not at.exception and not at.metric
+        [error] = at.error
+        assert "too large for this demo" in error.value and "\n" not in error.value
+        paper = 255 - stroke_of_one()[..., :3]
+        at.file_uploader(key="draw_upload").set_value(("one.png", png(paper), "image/png")).run()
+    assert not at.exception and not at.error and [m.label for m in at.metric] == ["Prediction"]

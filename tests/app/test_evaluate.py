@@ -139,3 +139,34 @@ def test_no_model_yet_is_said_plainly(tmp_path, monkeypatch):
     assert not at.exception
     assert "No trained model yet" in at.warning[0].value
     assert not at.metric
+
+
+def test_every_unloadable_model_is_one_line_and_the_page_goes_on(models_env, odd_models, tmp_path,
+                                                                 monkeypatch):
+    models = tmp_path / "models"
+    shutil.copytree(models_env / "default", models / "default")
+    for kind, path in odd_models.items():
+        shutil.copytree(models_env / "default", models / kind)
+        shutil.copy(path, models / kind / "model.keras")
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+    for kind in odd_models:
+        at = _page()
+        at.query_params["run"] = kind
+        at.run()
+        assert not at.exception and not at.metric, kind
+        [error] = at.error
+        assert "\n" not in error.value and "model.keras" in error.value, error.value
+        at.selectbox(key="evaluate_run").select_index(0).run()  # the default still evaluates
+        assert not at.exception and not at.error
+        assert {m.label for m in at.metric} >= {"Accuracy", "Macro F1"}
+
+
+@pytest.mark.parametrize("address", ["../../etc", "../x", "default/../../etc/passwd"])
+def test_a_made_up_run_in_the_address_is_ignored(models_env, address):
+    at = _page()
+    at.query_params["run"] = address
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="evaluate_run").value.id == "default"
+    assert any("not available" in w.value for w in at.warning)
+    assert "run" not in at.query_params and at.metric

@@ -144,6 +144,8 @@ def test_a_training_started_elsewhere_is_shown_to_everyone(scratch_models):
 @pytest.mark.parametrize("job, message", [
     ("20250101-000000-fast-cnn-gone", "was not found"),
     ("../etc", "not valid"),
+    ("../x", "not valid"),
+    ("default/../../x", "not valid"),
 ])
 def test_odd_job_addresses_are_explained(scratch_models, job, message):
     at = _page()

@@ -1,0 +1,120 @@
+"""pages/shared.py under load: each model is loaded once per server process however many
+sessions and threads ask for it, and twelve sessions predicting at once while a training
+runs all get the right digit, quickly."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from mnist_core import inference, runs
+from mnist_core.jobs import TrainingQueue
+from mnist_core.training import TrainConfig
+from test_draw import canvas_with, draw_page, stroke_of_one  # tests/app/test_draw.py
+
+ROOT = Path(__file__).resolve().parents[2]
+SESSIONS = 12
+PREDICTIONS_EACH = 20
+WAIT_S = 120
+
+
+def as_canvas(digit: np.ndarray) -> np.ndarray:
+    """An MNIST test digit as the Draw page's canvas sends it: RGBA uint8 (280, 280, 4),
+    white strokes on opaque black."""
+    strokes = np.asarray(Image.fromarray(digit).resize((280, 280), Image.BILINEAR))
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[..., :3] = strokes[..., None]
+    canvas[..., 3] = 255
+    return canvas
+
+
+def test_each_model_is_loaded_once_per_process(models_env):
+    from pages import shared
+
+    shared._predictor.clear()
+    shared._evaluation.clear()
+    model_path = models_env / "default" / "model.keras"
+    loads, load_model = [], inference.load_model
+
+    def counting_load_model(path):
+        loads.append(path)
+        return load_model(path)
+
+    start = threading.Barrier(8)
+    predictors = []
+
+    def visitor():
+        start.wait()  # all eight ask for the cold cache at the same moment
+        predictors.append(shared.predictor(model_path))
+
+    with mock.patch.object(inference, "load_model", counting_load_model), canvas_with(stroke_of_one()):
+        threads = [threading.Thread(target=visitor) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for _ in range(3):  # three visitors of the Draw page
+            at = draw_page().run()
+            assert not at.exception and [m.label for m in at.metric] == ["Prediction"]
+        at = AppTest.from_file(str(ROOT / "pages" / "evaluate.py"), default_timeout=90).run()
+        assert not at.exception and at.metric  # Evaluate predicts with the same Predictor
+    assert loads == [str(model_path)]
+    assert len(predictors) == 8 and all(p is predictors[0] for p in predictors)
+
+
+def test_twelve_sessions_predict_right_while_a_training_runs(shipped_models_dir, mnist, tmp_path):
+    from pages import shared
+
+    model_path = shipped_models_dir / "default" / "model.keras"
+    predictor = shared.predictor(model_path)
+    # Digits the shipped model reads right on a quiet machine: under load it must read them
+    # exactly the same.
+    drawn = [(as_canvas(x), int(y)) for x, y in zip(mnist.x_test[:100], mnist.y_test[:100])]
+    right = [(canvas, y) for canvas, y in drawn if inference.predict_image(predictor, canvas).digit == y]
+    assert len(right) >= 95
+
+    queue = TrainingQueue(tmp_path / "models", poll_interval=0.1)
+    job = queue.submit(TrainConfig("fast-cnn", epochs=3, train_limit=20000, test_limit=200))
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not runs.read_progress(queue.models_dir / job.run_id):  # batches under way
+            assert job.state == "running" and time.monotonic() < deadline, job
+            time.sleep(0.1)
+
+        start = threading.Barrier(SESSIONS)
+        latencies, wrong = [], []
+
+        def session(number: int) -> None:
+            start.wait()
+            for i in range(PREDICTIONS_EACH):
+                canvas, digit = right[(number * PREDICTIONS_EACH + i) % len(right)]
+                began = time.perf_counter()
+                prediction = inference.predict_image(shared.predictor(model_path), canvas)
+                latencies.append(time.perf_counter() - began)
+                if prediction.digit != digit:
+                    wrong.append((number, i, digit, prediction.digit))
+
+        threads = [threading.Thread(target=session, args=(n,)) for n in range(SESSIONS)]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - began
+        assert job.state == "running", "the training ended before the predictions did"
+    finally:
+        job.process.kill()
+        job.process.wait()
+
+    assert wrong == [] and len(latencies) == SESSIONS * PREDICTIONS_EACH
+    p50, p95 = np.percentile(latencies, [50, 95])
+    print(f"\n{SESSIONS} sessions x {PREDICTIONS_EACH} predictions during a training: "
+          f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms, "
+          f"{len(latencies) / elapsed:.0f} predictions/s")
+    assert p95 < 5.0  # seconds: generous, for a busy machine; the figure itself goes in the docs

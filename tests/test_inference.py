@@ -1,0 +1,196 @@
+"""inference: tiny untrained models built here, checked against Keras' own model.predict."""
+
+from __future__ import annotations
+
+import os
+import threading
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from mnist_core import preprocess
+from mnist_core.errors import InputError, ModelError
+from mnist_core.inference import Prediction, Predictor, load_model, predict_image
+
+
+def save(model: keras.Model, directory, name: str, suffix: str = ".keras"):
+    path = directory / f"{name}{suffix}"
+    model.save(path)
+    return path
+
+
+def classifier(last_activation="softmax", inputs=(28, 28, 1), classes=10, conv=False):
+    keras.utils.set_random_seed(0)
+    layers = [keras.Input(inputs)]
+    if conv:
+        layers += [keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.MaxPooling2D()]
+    layers += [keras.layers.Flatten(), keras.layers.Dense(classes, activation=last_activation)]
+    return keras.Sequential(layers)
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def cnn_path(models_dir):
+    return save(classifier(conv=True), models_dir, "cnn")
+
+
+@pytest.fixture(scope="module")
+def predictor(cnn_path):
+    return Predictor(load_model(cnn_path))
+
+
+@pytest.fixture(scope="module")
+def images():
+    """float32 (50, 28, 28, 1) in [0, 1]: noise, so every output differs."""
+    return np.random.default_rng(0).random((50, 28, 28, 1), dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- predicting
+
+def test_predict_batch_matches_keras_predict(predictor, images):
+    expected = predictor.model.predict(images, verbose=0)
+    for batch_size in (1024, 16):  # one chunk, and chunks with a remainder
+        got = predictor.predict_batch(images, batch_size=batch_size)
+        assert got.shape == (50, 10) and got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_allclose(predictor.predict_batch(images[..., 0]), expected, atol=1e-5)
+    assert predictor.output_kind == "probabilities"
+
+
+def test_predict_one_matches_the_batch(predictor, images):
+    batch = predictor.predict_batch(images)
+    for i in (0, 7, 49):
+        for x in (images[i], images[i, :, :, 0]):
+            got = predictor.predict_one(x)
+            assert got.shape == (10,) and got.dtype == np.float32
+            np.testing.assert_allclose(got, batch[i], atol=1e-6)
+
+
+def test_empty_batch_and_bad_shapes(predictor):
+    assert predictor.predict_batch(np.zeros((0, 28, 28, 1), np.float32)).shape == (0, 10)
+    with pytest.raises(InputError):
+        predictor.predict_batch(np.zeros((3, 32, 32, 1), np.float32))
+    with pytest.raises(InputError):
+        predictor.predict_one(np.zeros((28, 27), np.float32))
+
+
+def test_concurrent_callers_get_their_own_answers(predictor, images):
+    expected = predictor.predict_batch(images)
+    wrong = []
+
+    def work(offset):
+        for i in range(offset, 50, 4):
+            if not np.allclose(predictor.predict_one(images[i]), expected[i], atol=1e-6):
+                wrong.append(i)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+
+
+@pytest.mark.parametrize("activation, kind", [("sigmoid", "scores"), (None, "logits")])
+def test_outputs_that_are_not_probabilities_are_made_so(models_dir, images, activation, kind):
+    model = load_model(save(classifier(activation), models_dir, f"out-{kind}"))
+    predictor = Predictor(model)
+    assert predictor.output_kind == kind
+    raw = model.predict(images, verbose=0)
+    got = predictor.predict_batch(images)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+    expected = raw / raw.sum(axis=1, keepdims=True) if kind == "scores" else \
+        np.exp(raw) / np.exp(raw).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_allclose(predictor.predict_one(images[3]), expected[3], atol=1e-5)
+
+
+@pytest.mark.parametrize("inputs", [(28, 28), (784,)])
+def test_flat_and_channel_less_inputs_are_adapted(models_dir, images, inputs):
+    model = load_model(save(classifier(inputs=inputs), models_dir, f"in-{len(inputs)}"))
+    expected = model.predict(images.reshape(-1, *inputs), verbose=0)
+    np.testing.assert_allclose(Predictor(model).predict_batch(images), expected, atol=1e-5)
+
+
+def test_predictor_refuses_a_model_built_in_memory_with_the_wrong_shape():
+    with pytest.raises(ModelError, match="outputs"):
+        Predictor(classifier(classes=5))
+
+
+def test_predictor_from_path(cnn_path, images, predictor):
+    np.testing.assert_allclose(Predictor.from_path(cnn_path).predict_batch(images[:5]),
+                               predictor.predict_batch(images[:5]), atol=1e-7)
+
+
+# --------------------------------------------------------------------------- one picture
+
+def test_predict_image_on_a_blank_canvas_finds_nothing(predictor):
+    prediction = predict_image(predictor, np.zeros((280, 280, 4), np.uint8))
+    assert not prediction.found
+    assert (prediction.digit, prediction.confidence, prediction.probabilities,
+            prediction.input_image) == (None, None, None, None)
+
+
+def test_predict_image_on_a_drawing(predictor):
+    canvas = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(canvas).line([(140, 40), (140, 240)], fill=255, width=20)
+    prediction = predict_image(predictor, canvas)
+    assert isinstance(prediction, Prediction) and prediction.found
+    assert isinstance(prediction.digit, int) and 0 <= prediction.digit <= 9
+    assert prediction.confidence == pytest.approx(float(prediction.probabilities.max()))
+    np.testing.assert_array_equal(prediction.input_image, preprocess.to_mnist(canvas))
+    np.testing.assert_allclose(prediction.probabilities,
+                               predictor.predict_one(prediction.input_image), atol=1e-7)
+
+
+# --------------------------------------------------------------------------- loading
+
+def assert_model_error(path, match: str):
+    with pytest.raises(ModelError, match=match) as info:
+        load_model(path)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    assert_model_error(tmp_path / "nope.keras", "not found")
+
+
+@pytest.mark.parametrize("name, content", [
+    ("random.keras", os.urandom(2048)),
+    ("empty.keras", b""),
+    ("random.h5", os.urandom(2048)),
+    ("notes.txt", b"not a model"),
+])
+def test_files_that_are_not_models(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert_model_error(path, "not a Keras model|cannot be loaded")
+
+
+def test_zip_without_a_model_inside(tmp_path):
+    path = tmp_path / "other.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    assert_model_error(path, "cannot be loaded")
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_lambda_layer_is_refused_for_safety(tmp_path, suffix):
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: x * 2.0),
+                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    assert_model_error(save(model, tmp_path, "lambda", suffix), "refused for safety.*Lambda")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(inputs=(32, 32, 3)), r"takes input \(None, 32, 32, 3\)"),
+    (dict(classes=5), r"outputs \(None, 5\)"),
+])
+def test_wrong_shapes_are_refused(tmp_path, kwargs, match):
+    assert_model_error(save(classifier(**kwargs), tmp_path, "wrong"), match)
