@@ -75,17 +75,6 @@ def _as_percent(table):
     return table.assign(**{m: table[m] * 100 for m in ("precision", "recall", "f1")})
 
 
-def _duration(seconds) -> str:
-    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-        return "-"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
 def _summary(run: runs.Run) -> str:
     """One line: what was trained on how much, for how long, and how it ended."""
     meta = run.meta
@@ -160,7 +149,7 @@ cols[1].metric("Macro F1", f"{evaluation.macro_f1:.2%}", border=True,
                     "weight: low when some digit is read badly, even if it is rare.")
 cols[2].metric("Misclassified", f"{wrong:,}", border=True,
                help=f"Test images the model got wrong, out of {evaluation.n:,}.")
-cols[3].metric("Training time", _duration(run.meta.get("train_seconds")), border=True,
+cols[3].metric("Training time", shared.duration(run.meta.get("train_seconds")), border=True,
                help="How long the training took, without loading the data.")
 
 matrix_col, table_col = st.columns([3, 2], gap="large")

@@ -6,6 +6,7 @@ in `mnist_core`; this module only caches its results per server process.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,18 @@ def run_picker(label: str, key: str, help: str | None = None) -> runs.Run | None
     elif "run" in st.query_params:
         del st.query_params["run"]
     return chosen
+
+
+def duration(seconds) -> str:
+    """"42 s", "3 min 05 s", "1 h 02 min"; "-" when unknown."""
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return "-"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def show_error(exc: Exception) -> None:

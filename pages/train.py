@@ -36,18 +36,6 @@ STATUS_WORDS = {"completed": "Completed", "stopped": "Stopped early", "failed": 
 
 # --------------------------------------------------------------------------- small helpers
 
-def _duration(seconds) -> str:
-    """"42 s", "3 min 05 s", "1 h 02 min"; "-" when unknown."""
-    if not isinstance(seconds, (int, float)) or not np.isfinite(seconds):
-        return "-"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
 def _number(value: float) -> str:
     """A learning rate as people write it: 0.001, not 1e-03."""
     return np.format_float_positional(value, trim="-")
@@ -195,7 +183,7 @@ def _live_view(run_dir, *, key: str) -> None:
     if progress.get("status") != "running" or fraction >= 1 or runs.stop_requested(run_dir):
         text = "Finishing: scoring the model on the test images…"
     else:
-        left = f"about {_duration(eta)} left" if eta is not None else "working out the time left…"
+        left = f"about {shared.duration(eta)} left" if eta is not None else "working out the time left…"
         text = f"Epoch {epoch} of {epochs} · batch {batch:,} of {batches:,} · {left}"
     st.progress(fraction, text=text)
     cols = st.columns(4)
@@ -213,7 +201,7 @@ def _live_view(run_dir, *, key: str) -> None:
     cols[2].metric("Validation accuracy", val_text,
                    help="Accuracy on the held-back images, measured at the end of each epoch "
                         "(none when no images are held back).")
-    cols[3].metric("Time so far", _duration(progress.get("elapsed_s")))
+    cols[3].metric("Time so far", shared.duration(progress.get("elapsed_s")))
     live = None
     if loss is not None:
         live = {"epoch": epoch - 1 + batch / batches, "loss": loss, "accuracy": acc}
@@ -262,7 +250,7 @@ def _result(status: str, run: runs.Run | None, job) -> None:
     tested = meta.get("data", {}).get("test_examples")
     cols[0].metric("Test accuracy", f"{acc:.2%}" if isinstance(acc, (int, float)) else "-",
                    help=f"Share of {tested:,} test images read correctly." if tested else None)
-    cols[1].metric("Training time", _duration(meta.get("train_seconds")))
+    cols[1].metric("Training time", shared.duration(meta.get("train_seconds")))
     cols[2].metric("Epochs", meta.get("epochs_completed", "-"))
     if tested and tested < 10000:
         st.caption(f"A quick run is scored on the first {tested:,} test images; the Evaluate page "
