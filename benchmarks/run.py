@@ -190,8 +190,10 @@ def markdown(report: dict) -> str:
     lines = [f"Measured {report['date']} on {m['cpu_count']} cores ({m['processor']}), "
              f"TensorFlow {m['tensorflow']}, Keras {m['keras']}, Python {m['python']}; load average "
              f"{m.get('load_average_at_start', float('nan')):.1f} at the start, "
-             f"{report.get('load_average_at_end', float('nan')):.1f} at the end.", "",
-             "| benchmark | measured | compared with | ratio | target |", "|---|---|---|---|---|"]
+             f"{report.get('load_average_at_end', float('nan')):.1f} at the end.", ""]
+    if len(set(report.get("dates", {}).values())) > 1:
+        lines += ["Sections measured at: " + ", ".join(f"{k} {v}" for k, v in report["dates"].items()) + ".", ""]
+    lines += ["| benchmark | measured | compared with | ratio | target |", "|---|---|---|---|---|"]
     r = report["results"]
     if "train" in r:
         t = r["train"]
@@ -248,16 +250,20 @@ def main(argv=None) -> int:
               "model": str(model_path.relative_to(ROOT)) if model_path.is_relative_to(ROOT) else str(model_path),
               "results": {}}
     previous = RESULTS / "latest.json"
-    if previous.is_file():  # keep sections not re-run this time
-        old = json.loads(previous.read_text())
-        report["results"].update({k: v for k, v in old.get("results", {}).items() if k not in sections})
+    old = json.loads(previous.read_text()) if previous.is_file() else {}
+    old_results = old.get("results", {})
+    # Sections not re-run this time keep their last figures, and their own date in "dates".
+    report["results"].update({k: v for k, v in old_results.items() if k not in sections})
+    report["dates"] = {**{k: v for k, v in old.get("dates", {}).items() if k not in sections},
+                       **{k: report["date"] for k in sections}}
     with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:
         if "train" in sections:
             report["results"]["train"] = bench_time_to_accuracy(data, Path(tmp))
         if "best" in sections:
             names = ["best-cnn"] + (["seed-mlp-128-64-16", "seed-mlp-100-sigmoid", "seed-mlp-dropout"]
                                     if args.seeds else [])
-            report["results"]["best"] = bench_best_and_seeds(data, Path(tmp), names)
+            kept = {k: v for k, v in old_results.get("best", {}).items() if k not in names}
+            report["results"]["best"] = {**bench_best_and_seeds(data, Path(tmp), names), **kept}
     if "latency" in sections:
         report["results"]["latency"] = bench_latency(data, model_path)
     if "eval" in sections:
