@@ -41,7 +41,7 @@ screenshots: $(VENV)/.dev-installed fetch browser
 	MNIST_STUDIO_SCREENSHOTS=1 $(PY) -m pytest tests/e2e -q
 
 bench: $(VENV)/.dev-installed fetch browser
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py --seeds
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache exports
