@@ -152,3 +152,16 @@ def odd_models(tiny_models_dir, tmp_path_factory) -> dict[str, Path]:
     keras.Sequential([keras.Input((28, 28, 1)), layers.Lambda(lambda t: t * 2.0), layers.Flatten(),
                       layers.Dense(10, activation="softmax")]).save(root / "lambda.keras")
     return {path.stem: path for path in root.iterdir()}
+
+
+@pytest.fixture
+def odd_model_runs(models_env, odd_models, tmp_path, monkeypatch) -> list[str]:
+    """A models folder (MNIST_MODELS_DIR) with the good "default" run and one run per odd model
+    file, named after its kind; returns those kinds."""
+    models = tmp_path / "models"
+    shutil.copytree(models_env / "default", models / "default")
+    for kind, path in odd_models.items():
+        shutil.copytree(models_env / "default", models / kind)
+        shutil.copy(path, models / kind / "model.keras")
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+    return list(odd_models)

@@ -207,16 +207,9 @@ def test_a_forged_upload_of_a_refused_type_costs_one_rerun(models_env, odd_uploa
     assert not at.exception and [m.label for m in at.metric] == ["Prediction"]
 
 
-def test_a_model_that_cannot_be_loaded_is_one_line_and_the_page_goes_on(models_env, odd_models,
-                                                                       tmp_path, monkeypatch):
-    models = tmp_path / "models"
-    shutil.copytree(models_env / "default", models / "default")
-    for kind, path in odd_models.items():
-        shutil.copytree(models_env / "default", models / kind)
-        shutil.copy(path, models / kind / "model.keras")
-    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+def test_a_model_that_cannot_be_loaded_is_one_line_and_the_page_goes_on(odd_model_runs):
     with canvas_with(stroke_of_one()):
-        for kind in odd_models:
+        for kind in odd_model_runs:
             at = draw_page()
             at.query_params["run"] = kind
             at.run()
