@@ -10,12 +10,11 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import struct
 import zipfile
-import zlib
 from pathlib import Path
 
 import pytest
+from pictures import huge_png
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_MIRROR = ROOT.parent / "shared" / "data" / "mnist"
@@ -85,17 +84,6 @@ def _encoded(image, format: str = "PNG", **params) -> bytes:
     return buffer.getvalue()
 
 
-def _bomb_png(side: int = 20000) -> bytes:
-    """A valid black 1-bit PNG of side x side pixels (400 megapixels) in about 50 KB."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    row = b"\x00" * (1 + (side + 7) // 8)  # filter byte + packed bits
-    compressor = zlib.compressobj(9)
-    idat = b"".join(compressor.compress(row * 1000) for _ in range(side // 1000)) + compressor.flush()
-    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 @pytest.fixture(scope="session")
 def odd_uploads(mnist) -> list[tuple[str, bytes, int | str | None]]:
     """Every awkward file the app and the CLI must survive, as (name, content, expected).
@@ -126,7 +114,7 @@ def odd_uploads(mnist) -> list[tuple[str, bytes, int | str | None]]:
         ("cmyk.jpg", _encoded(_scan(x[3]).convert("CMYK"), "JPEG", quality=95), int(y[3])),
         ("transparent.png", _encoded(Image.fromarray(rgba)), int(y[2])),
         ("one-pixel.png", _encoded(Image.new("L", (1, 1), 255)), None),
-        ("bomb.png", _bomb_png(), "error"),
+        ("bomb.png", huge_png(20000, 20000), "error"),
         ("rotated-exif.jpg", _encoded(_scan(x[4]).transpose(Image.Transpose.ROTATE_90), "JPEG",
                                       quality=95, exif=exif.tobytes()), int(y[4])),
     ]
