@@ -29,6 +29,7 @@ QUICK_SIZES = [500, 1000, 2000, 5000, 10000, 20000]  # training images for a qui
 QUICK_DEFAULT = 2000
 QUICK_TEST_LIMIT = 2000  # a quick run is also scored on fewer test images
 ACTIVE = ("queued", "running")
+FINISHED = ("completed", "stopped", "failed")  # final statuses a worker writes in run.json
 STATUS_WORDS = {"completed": "Completed", "stopped": "Stopped early", "failed": "Failed",
                 "interrupted": "Interrupted", "cancelled": "Cancelled", "running": "Training",
                 "queued": "Waiting in the queue"}
@@ -58,6 +59,8 @@ def _job_status(queue, run_id: str) -> tuple[str, runs.Run | None]:
     job = queue.job(run_id)
     run = _run_or_none(queue.models_dir, run_id)
     if job is not None and job.state in ("queued", "running", "cancelled"):
+        if job.state == "running" and run is not None and run.status in FINISHED:
+            return run.status, run  # run.json has its last word before the queue reaps the worker
         return job.state, run
     if run is None or run.error:
         return ("failed" if job is not None else "unknown"), run
