@@ -1,10 +1,10 @@
-"""Load a trained model safely and predict with it fast: one image in well under 2 ms.
+"""Load a trained model safely and predict with it fast: one image in well under 1 ms.
 
 Why not `model.predict`: it builds a data pipeline and a fresh step function around every
-call, 60 to 70 ms for one image on the 2-core CPU; calling the model eagerly costs about
-8 ms. `Predictor` traces the forward pass once into TensorFlow graphs with fixed input
-signatures and calls their concrete functions, which skips both costs: 0.7 ms per image
-for the small CNN of DESIGN.md, and 10,000 test images in 0.95 s against 1.35 s.
+call, 60 to 90 ms for one image on the 2-core CPU; calling the model eagerly costs about
+8 ms. `Predictor` converts the model once to TensorFlow Lite (XNNPACK kernels) and keeps
+TensorFlow graphs traced once as the fallback: 0.16 ms per best-cnn image, 10,000 test
+images in 0.8 s (see `Predictor` and benchmarks/run.py).
 
     load_model(path)                  -> keras.Model, checked: (None, 28, 28, 1) in, (None, 10) out
     Predictor(model).predict_batch(x) -> float32 (N, 10) probabilities
@@ -16,7 +16,11 @@ Importing this module imports TensorFlow (about 4 s), so only code that predicts
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
+import threading
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +38,8 @@ IMAGE_SHAPE = (28, 28, 1)
 # (N, 28, 28, 1) images to whichever one it has. `None` in the model's shape matches anything.
 ACCEPTED_INPUTS = ((28, 28, 1), (28, 28), (784,))
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")  # what keras.saving.load_model can read
+
+_log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- loading
@@ -102,13 +108,28 @@ def _shorten(text: str, limit: int = 200) -> str:
 
 # --------------------------------------------------------------------------- predicting
 
+ENGINES = ("auto", "tflite", "tensorflow")
+BATCH_SIZE = 256  # images per TFLite call in predict_batch: ~20 MB of activations for best-cnn
+
+
 class Predictor:
     """Fast, thread-safe probabilities from a digit model.
 
-    The forward pass is traced at construction into two concrete TensorFlow functions,
-    one for (1, 28, 28, 1) and one for (None, 28, 28, 1), and each is run once, so no call
-    ever traces. Concrete functions hold no Python state and TensorFlow runs them from
-    several threads at once, so Streamlit sessions can share one Predictor.
+    Two engines run the same forward pass:
+      "tflite"      the model converted in memory to TensorFlow Lite and run by its XNNPACK
+                    CPU kernels: 0.16 ms for one best-cnn image and 0.8 s for the 10,000
+                    test images on 2 cores, against 0.9 ms and 1.7 s for TensorFlow's graphs
+                    (benchmarks/run.py). Conversion costs about 1.5 s, once per model.
+      "tensorflow"  two concrete TensorFlow functions, (1, 28, 28, 1) and (None, 28, 28, 1),
+                    traced once: the fallback, e.g. for a layer TFLite cannot convert, or a
+                    TensorFlow without `tf.lite` (upstream deprecated `tf.lite.Interpreter`
+                    for the separate LiteRT package; the pinned 2.21 still ships it).
+    "auto" (the default) tries TFLite and falls back to TensorFlow, saying why in
+    `fallback_reason`. Both engines agree to 1e-5 (tests/test_inference.py).
+
+    Sessions may share one Predictor: a TFLite interpreter serves one call at a time, so
+    each has a lock (one for single images, one for batches); concrete TensorFlow
+    functions need none. Each engine is warmed up here, not in the first user's click.
 
     Outputs are made probabilities (rows summing to 1) according to `output_kind`, decided
     once by probing the model: "probabilities" (softmax; used as they are), "scores" (all
@@ -116,28 +137,36 @@ class Predictor:
     (values outside [0, 1]; softmax applied).
     """
 
-    def __init__(self, model: keras.Model):
+    def __init__(self, model: keras.Model, engine: str = "auto"):
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         _check_shapes(model, model.name)  # a model built in memory skips load_model's check
         self.model = model
         self._model_shape = (-1, *_input_form(tuple(model.inputs[0].shape)[1:]))
         self.output_kind = self._probe_output_kind()
-
-        forward = tf.function(self._forward, autograph=False)
-        self._one = forward.get_concrete_function(tf.TensorSpec((1, *IMAGE_SHAPE), tf.float32))
-        self._batch = forward.get_concrete_function(tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32))
-        # First runs allocate and pick kernels; pay that here, not in the first user's click.
-        self._one(tf.zeros((1, *IMAGE_SHAPE)))
-        self._batch(tf.zeros((2, *IMAGE_SHAPE)))
+        self.fallback_reason: str | None = None
+        backend = None
+        if engine in ("auto", "tflite"):
+            try:
+                backend = _LiteBackend(model, self._model_shape)
+            except Exception as exc:  # converter and interpreter raise anything
+                if engine == "tflite":
+                    raise ModelError(f"Model {model.name!r} cannot run on TensorFlow Lite: "
+                                     f"{_shorten(' '.join(str(exc).split()))}") from exc
+                self.fallback_reason = f"{type(exc).__name__}: {_shorten(' '.join(str(exc).split()))}"
+                _log.warning("Model %r runs on TensorFlow, not TFLite: %s", model.name, self.fallback_reason)
+        self._backend = backend or _GraphBackend(model, self._model_shape)
+        self.engine = self._backend.name
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike) -> "Predictor":
-        """`Predictor(load_model(path))`; raises ModelError like `load_model`."""
-        return cls(load_model(path))
+    def from_path(cls, path: str | os.PathLike, engine: str = "auto") -> "Predictor":
+        """`Predictor(load_model(path), engine)`; raises ModelError like `load_model`."""
+        return cls(load_model(path), engine)
 
-    def predict_batch(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    def predict_batch(self, x: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Probabilities float32 (N, 10) for images float32 (N, 28, 28, 1) or (N, 28, 28) in [0, 1].
 
-        Runs in chunks of `batch_size` images to bound memory (about 3 MB of input per 1000).
+        Runs in chunks of `batch_size` images to bound memory.
         """
         x = np.asarray(x, dtype=np.float32)
         if x.ndim == 3:
@@ -148,20 +177,15 @@ class Predictor:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         out = np.empty((len(x), NUM_CLASSES), dtype=np.float32)
         for start in range(0, len(x), batch_size):
-            chunk = tf.constant(x[start:start + batch_size])
-            out[start:start + batch_size] = self._batch(chunk).numpy()
-        return out
+            out[start:start + batch_size] = self._backend.batch(x[start:start + batch_size])
+        return _as_probabilities(out, self.output_kind)
 
     def predict_one(self, x28: np.ndarray) -> np.ndarray:
         """Probabilities float32 (10,) for one image float32 (28, 28) or (28, 28, 1) in [0, 1]."""
         x = np.asarray(x28, dtype=np.float32)
         if x.shape not in ((28, 28), IMAGE_SHAPE, (1, *IMAGE_SHAPE)):
             raise InputError(f"Expected one image of shape (28, 28), got {x.shape}.")
-        return self._one(tf.constant(x.reshape(1, *IMAGE_SHAPE))).numpy()[0]
-
-    def _forward(self, x: tf.Tensor) -> tf.Tensor:
-        y = self.model(tf.reshape(x, self._model_shape), training=False)
-        return _as_probabilities(tf.cast(y, tf.float32), self.output_kind)
+        return _as_probabilities(self._backend.one(x.reshape(1, *IMAGE_SHAPE)), self.output_kind)[0]
 
     def _probe_output_kind(self) -> str:
         """Run the model on a few fixed inputs and see what its outputs look like.
@@ -180,15 +204,96 @@ class Predictor:
         return "scores"
 
 
-def _as_probabilities(y: tf.Tensor, kind: str) -> tf.Tensor:
+def _as_probabilities(y: np.ndarray, kind: str) -> np.ndarray:
+    """Rows of raw model outputs float32 (N, 10) made probabilities, as `output_kind` says."""
     if kind == "logits":
-        return tf.nn.softmax(y, axis=-1)
+        e = np.exp(y - y.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
     if kind == "scores":
-        y = tf.maximum(y, 0.0)
-        total = tf.reduce_sum(y, axis=-1, keepdims=True)
+        y = np.maximum(y, 0.0)
+        total = y.sum(axis=1, keepdims=True)
         # All scores zero says nothing: read it as "every digit equally likely".
-        return tf.where(total > 0.0, y / tf.maximum(total, 1e-30), 1.0 / NUM_CLASSES)
+        return np.where(total > 0.0, y / np.maximum(total, 1e-30), np.float32(1.0 / NUM_CLASSES))
     return y
+
+
+class _GraphBackend:
+    """The forward pass as concrete TensorFlow functions, traced once; thread-safe."""
+
+    name = "TensorFlow"
+
+    def __init__(self, model: keras.Model, model_shape: tuple):
+        def forward(x):
+            return tf.cast(model(tf.reshape(x, model_shape), training=False), tf.float32)
+
+        forward = tf.function(forward, autograph=False)
+        self._one = forward.get_concrete_function(tf.TensorSpec((1, *IMAGE_SHAPE), tf.float32))
+        self._batch = forward.get_concrete_function(tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32))
+        self.one(np.zeros((1, *IMAGE_SHAPE), np.float32))
+        self.batch(np.zeros((2, *IMAGE_SHAPE), np.float32))
+
+    def one(self, x: np.ndarray) -> np.ndarray:
+        return self._one(tf.constant(x)).numpy()
+
+    def batch(self, x: np.ndarray) -> np.ndarray:
+        return self._batch(tf.constant(x)).numpy()
+
+
+class _LiteBackend:
+    """The model converted to TensorFlow Lite; one interpreter for single images (one
+    thread: more only adds hand-offs at this size) and one for batches (every core)."""
+
+    name = "TensorFlow Lite"
+
+    def __init__(self, model: keras.Model, model_shape: tuple):
+        flatbuffer = _to_tflite(model)
+        self._model_shape = model_shape
+        self._single = _Interpreter(flatbuffer, threads=1)
+        self._many = _Interpreter(flatbuffer, threads=os.cpu_count() or 1)
+        self.one(np.zeros((1, *IMAGE_SHAPE), np.float32))
+        self.batch(np.zeros((BATCH_SIZE, *IMAGE_SHAPE), np.float32))
+
+    def one(self, x: np.ndarray) -> np.ndarray:
+        return self._single.run(x.reshape(self._model_shape))
+
+    def batch(self, x: np.ndarray) -> np.ndarray:
+        return self._many.run(x.reshape(self._model_shape))
+
+
+class _Interpreter:
+    """A TFLite interpreter behind a lock, its input resized to each call's batch size."""
+
+    def __init__(self, flatbuffer: bytes, threads: int):
+        with warnings.catch_warnings():  # the deprecation notice, once per interpreter
+            warnings.simplefilter("ignore")
+            self._interpreter = tf.lite.Interpreter(model_content=flatbuffer, num_threads=threads)
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._shape: tuple | None = None
+        self._lock = threading.Lock()
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        if len(x) == 0:
+            return np.empty((0, NUM_CLASSES), np.float32)
+        with self._lock:
+            if x.shape != self._shape:
+                self._interpreter.resize_tensor_input(self._input["index"], x.shape)
+                self._interpreter.allocate_tensors()
+                self._shape = x.shape
+            self._interpreter.set_tensor(self._input["index"], np.ascontiguousarray(x, self._input["dtype"]))
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output).astype(np.float32, copy=False)
+
+
+def _to_tflite(model: keras.Model) -> bytes:
+    """The model as a TFLite flatbuffer, float32 as trained (no quantisation).
+
+    Through a SavedModel in a temporary folder, the converter's supported route for Keras 3.
+    (Converting a concrete function directly gave NaN outputs here.)
+    """
+    with tempfile.TemporaryDirectory(prefix="mnist-tflite-") as folder:
+        model.export(folder, format="tf_saved_model", verbose=False)
+        return tf.lite.TFLiteConverter.from_saved_model(folder).convert()
 
 
 # --------------------------------------------------------------------------- one picture

@@ -191,17 +191,22 @@ def _array_gray_alpha(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]
     if channels == 2:
         return values[..., 0], values[..., 1]
     gray = values[..., :3] @ LUMA
-    return gray, (values[..., 3] if channels == 4 else None)
+    # Contiguous: every later step on a strided alpha view ran about 3 times slower.
+    return gray, (np.ascontiguousarray(values[..., 3]) if channels == 4 else None)
 
 
 def _unit_range(array: np.ndarray) -> np.ndarray:
     """Pixel values as float32 in [0, 1], from bool, uint8, uint16, other ints or floats."""
+    if array.dtype == np.uint8:  # canvases and most files: always finite and in range
+        values = array.astype(np.float32)
+        values /= 255.0
+        return values
     if array.dtype == np.bool_:
         return array.astype(np.float32)
     if array.dtype == np.uint16:
         return array.astype(np.float32) / 65535.0
     values = array.astype(np.float32)
-    if not np.isfinite(values).all():
+    if not np.issubdtype(array.dtype, np.integer) and not np.isfinite(values).all():
         raise InputError("The image array contains NaN or infinite values.")
     low, high = float(values.min()), float(values.max())
     if np.issubdtype(array.dtype, np.integer) or high > 1.001:
@@ -223,13 +228,18 @@ def _composite(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     """
     if alpha is None:
         return gray.astype(np.float32, copy=False)
-    opaque = gray[alpha > 0.5]
-    light = float(np.mean(opaque >= 0.5)) if opaque.size else 1.0
+    opaque = alpha > 0.5
+    count = np.count_nonzero(opaque)
+    light = np.count_nonzero(opaque & (gray >= 0.5)) / count if count else 1.0
     if min(light, 1.0 - light) >= 0.05:
         background = 1.0 if light >= 0.5 else 0.0
     else:
         background = 0.0 if light >= 0.5 else 1.0
-    return (gray * alpha + background * (1.0 - alpha)).astype(np.float32)
+    out = (gray * alpha).astype(np.float32, copy=False)
+    if background:  # gray * alpha + (1 - alpha), in place
+        out += 1.0
+        out -= alpha
+    return out
 
 
 # --------------------------------------------------------------------------- MNIST form
@@ -282,15 +292,17 @@ def _ink(gray: np.ndarray) -> np.ndarray | None:
         gray, border, background = 1.0 - gray, 1.0 - border, 1.0 - background
     sigma = 1.4826 * float(np.median(np.abs(border - background)))  # MAD -> Gaussian sigma
     floor = max(MIN_NOISE_FLOOR, NOISE_SIGMAS * sigma)
-    excess = gray - background - floor
+    excess = (gray - np.float32(background + floor)).astype(np.float32, copy=False)
     mask = excess > 0
     mask &= ~_isolated(mask)  # lone specks (dust, salt noise) must not stretch the box
     if not mask.any():
         return None
-    peak = float(excess[mask].max())
+    peak = float(np.max(excess, where=mask, initial=0.0))
     if peak < floor:  # the strongest ink must stand out by twice the floor
         return None
-    return np.where(mask, excess / peak, 0.0).astype(np.float32)
+    excess *= np.float32(1.0 / peak)
+    excess *= mask  # 0 off the ink
+    return excess
 
 
 def _crop(ink: np.ndarray) -> np.ndarray:
@@ -301,14 +313,12 @@ def _crop(ink: np.ndarray) -> np.ndarray:
 
 def _isolated(mask: np.ndarray) -> np.ndarray:
     """Pixels of `mask` none of whose 8 neighbours are in it."""
-    padded = np.pad(mask, 1)
-    neighbours = np.zeros(mask.shape, dtype=np.uint8)
+    # The 3x3 neighbourhood sums, as a sum over 3 rows of sums over 3 columns.
+    padded = np.pad(mask, 1).view(np.uint8)
     h, w = mask.shape
-    for dy in (0, 1, 2):
-        for dx in (0, 1, 2):
-            if dy != 1 or dx != 1:
-                neighbours += padded[dy:dy + h, dx:dx + w]
-    return mask & (neighbours == 0)
+    rows = padded[:, :w] + padded[:, 1:w + 1] + padded[:, 2:]
+    box = rows[:h] + rows[1:h + 1] + rows[2:]
+    return mask & (box == 1)  # the pixel itself is the only one set
 
 
 def _fit_box(crop: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_core import preprocess
+from mnist_core import inference, preprocess
 from mnist_core.errors import InputError, ModelError
 from mnist_core.inference import Prediction, Predictor, load_model, predict_image
 
@@ -127,6 +127,58 @@ def test_predictor_refuses_a_model_built_in_memory_with_the_wrong_shape():
 def test_predictor_from_path(cnn_path, images, predictor):
     np.testing.assert_allclose(Predictor.from_path(cnn_path).predict_batch(images[:5]),
                                predictor.predict_batch(images[:5]), atol=1e-7)
+
+
+# --------------------------------------------------------------------------- engines
+
+def test_the_default_engine_is_tflite_and_agrees_with_tensorflow(cnn_path, predictor, images):
+    graph = Predictor.from_path(cnn_path, engine="tensorflow")
+    assert (predictor.engine, graph.engine) == ("TensorFlow Lite", "TensorFlow")
+    assert predictor.fallback_reason is None
+    expected = predictor.model.predict(images, verbose=0)
+    np.testing.assert_allclose(graph.predict_batch(images, batch_size=16), expected, atol=1e-5)
+    np.testing.assert_allclose(graph.predict_one(images[5]), expected[5], atol=1e-5)
+    np.testing.assert_allclose(predictor.predict_batch(images), graph.predict_batch(images), atol=1e-5)
+
+
+def test_a_model_tflite_cannot_take_falls_back_to_tensorflow(monkeypatch, cnn_path, images):
+    def refuse(model):
+        raise RuntimeError("op Foo is not supported\n  (in the converter)")
+
+    monkeypatch.setattr(inference, "_to_tflite", refuse)
+    fallback = Predictor.from_path(cnn_path)
+    assert fallback.engine == "TensorFlow"
+    assert fallback.fallback_reason == "RuntimeError: op Foo is not supported (in the converter)"
+    np.testing.assert_allclose(fallback.predict_batch(images),
+                               fallback.model.predict(images, verbose=0), atol=1e-5)
+    with pytest.raises(ModelError, match="cannot run on TensorFlow Lite: op Foo") as info:
+        Predictor.from_path(cnn_path, engine="tflite")
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match="engine"):
+        Predictor.from_path(cnn_path, engine="onnx")
+
+
+def test_single_images_and_batches_from_many_threads_at_once(predictor, images):
+    expected = predictor.predict_batch(images)
+    wrong = []
+
+    def singles():
+        for i in range(50):
+            if not np.allclose(predictor.predict_one(images[i]), expected[i], atol=1e-6):
+                wrong.append(("one", i))
+
+    def batches(size):
+        for _ in range(5):
+            if not np.allclose(predictor.predict_batch(images[:size]), expected[:size], atol=1e-6):
+                wrong.append(("batch", size))
+
+    threads = [threading.Thread(target=singles), threading.Thread(target=singles),
+               threading.Thread(target=batches, args=(50,)), threading.Thread(target=batches, args=(7,))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
 
 
 # --------------------------------------------------------------------------- one picture
