@@ -280,7 +280,9 @@ def _shrink_array(gray: np.ndarray) -> np.ndarray:
 
 
 def _ink(gray: np.ndarray) -> np.ndarray | None:
-    """Ink as float32 (H, W) in [0, 1] (0 = background, peak = 1), or None if there is none."""
+    """Ink as float32 in [0, 1] (0 = background, peak = 1), or None if there is none.
+
+    The array returned covers the ink's box before lone specks were dropped: `_crop` it."""
     width = max(1, round(BORDER_FRACTION * min(gray.shape)))
     border = np.concatenate([gray[:width].ravel(), gray[-width:].ravel(),
                              gray[:, :width].ravel(), gray[:, -width:].ravel()])
@@ -294,6 +296,12 @@ def _ink(gray: np.ndarray) -> np.ndarray | None:
     floor = max(MIN_NOISE_FLOOR, NOISE_SIGMAS * sigma)
     excess = (gray - np.float32(background + floor)).astype(np.float32, copy=False)
     mask = excess > 0
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not rows.size:
+        return None
+    # Only the part of the picture that holds ink (often a third of a canvas) goes on.
+    box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    excess, mask = excess[box], mask[box]
     mask &= ~_isolated(mask)  # lone specks (dust, salt noise) must not stretch the box
     if not mask.any():
         return None
