@@ -24,7 +24,7 @@ fetch: $(VENV)/.app-installed
 	$(PY) -m mnist_core fetch
 
 run: fetch
-	$(VENV)/bin/streamlit run streamlit_app.py
+	$(VENV)/bin/streamlit run serve.py
 
 # The browser tests drive Debian's Chromium through Playwright (which cannot download its own).
 browser:

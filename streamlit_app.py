@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from pages import shared
+
 st.set_page_config(page_title="MNIST Studio", page_icon="✏️", layout="wide")
 
 PAGES = [
@@ -16,3 +18,4 @@ page = st.navigation(PAGES)
 with st.sidebar:
     st.caption("MNIST Studio: train, evaluate and play with handwritten-digit networks.")
 page.run()
+shared.after_page()  # starts the background model warm-up when serve.py asked for it

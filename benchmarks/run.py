@@ -276,15 +276,18 @@ def markdown(report: dict) -> str:
                          f"{len(ev['seconds_all'])} | {ev['seconds_median']:.2f} s | - | - | ≤ 2 s |")
     if "app" in r:
         app = r["app"]
-        for key, label, target in (("home_render_s", "server answers → home page rendered", "≤ 3 s"),
-                                   ("server_start_s", "process start → server answers", "-"),
+        for key, label, target in (("home_first_render_s", "server answers → home page rendered (first visit)",
+                                    "≤ 3 s"),
+                                   ("home_render_s", "… later visits to the home page, median", "-"),
+                                   ("server_start_s", "process start → server answers (warm-up included)", "-"),
+                                   ("first_prediction_s", "first stroke on Draw → Prediction (after the home "
+                                    "visits)", "-"),
                                    ("stroke_to_prediction_ms", "end of stroke → Prediction changes", "≤ 500 ms"),
                                    ("peak_rss_mb", "peak memory of the app process, default model loaded", "-")):
             if key in app:
                 value = app[key]
                 text = (f"{value['median']:.2f}" if isinstance(value, dict) else fmt(value, ".1f"))
-                unit = {"home_render_s": " s", "server_start_s": " s", "stroke_to_prediction_ms": " ms",
-                        "peak_rss_mb": " MB"}[key]
+                unit = " ms" if key.endswith("_ms") else " MB" if key.endswith("_mb") else " s"
                 lines.append(f"| {label} | {text}{unit} | - | - | {target} |")
     return "\n".join(lines) + "\n"
 

@@ -14,12 +14,6 @@ SAMPLE_SCALE = 3      # 28 px -> 84 px, pixel for pixel (the browser would blur 
 ALL = "All"
 
 
-@st.cache_data(show_spinner="Averaging the training images…")
-def _mean_images():
-    mnist = shared.mnist()
-    return data.mean_images(mnist.x_train, mnist.y_train)
-
-
 def _shuffle() -> None:
     st.session_state.home_seed = st.session_state.get("home_seed", 0) + 1
 
@@ -94,6 +88,6 @@ with left:
     st.plotly_chart(figures.class_distribution(counts["train"], counts["test"], share=share))
 with right:
     st.subheader("The average of each digit")
-    st.plotly_chart(figures.mean_images_figure(_mean_images()))
+    st.plotly_chart(figures.mean_images_figure(shared.mean_images()))
     st.caption("Every training picture of a digit laid on top of the others: "
                "bright where most people put ink.")

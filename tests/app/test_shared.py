@@ -118,3 +118,70 @@ def test_twelve_sessions_predict_right_while_a_training_runs(shipped_models_dir,
           f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms, "
           f"{len(latencies) / elapsed:.0f} predictions/s")
     assert p95 < 5.0  # seconds: generous, for a busy machine; the figure itself goes in the docs
+
+
+# --------------------------------------------------------------------------- warming up (serve.py)
+
+def test_warm_up_fills_the_home_page_caches(models_env):
+    from pages import shared
+
+    shared.mnist.clear()
+    shared.label_counts.clear()
+    shared.mean_images.clear()
+    shared.warm_up()
+    with mock.patch.object(shared, "load_mnist", side_effect=AssertionError("not cached")), \
+            mock.patch.object(shared, "mean_images_of", side_effect=AssertionError("not cached")):
+        data = shared.mnist()
+        assert shared.label_counts()["test"].sum() == len(data.x_test)
+        assert shared.mean_images().shape == (10, 28, 28)
+
+
+def test_warm_up_leaves_a_missing_dataset_to_the_page(models_env, caplog):
+    from mnist_core.errors import DataError
+    from pages import shared
+
+    shared.mnist.clear()
+    with mock.patch.object(shared, "load_mnist", side_effect=DataError("MNIST is not available here.")):
+        shared.warm_up()  # no exception: the home page shows the error to its visitor
+    assert "MNIST is not available here." in caplog.text
+
+
+def test_model_warm_up_starts_once_after_a_page_and_only_when_asked(models_env, monkeypatch):
+    from pages import shared
+
+    started = []
+    monkeypatch.setattr(shared, "warm_up_default_model", lambda: started.append(time.monotonic()))
+    monkeypatch.setattr(shared, "_model_warm_up", {"wanted": False, "started": False})
+    shared.after_page()
+    assert started == []  # plain `streamlit run streamlit_app.py`: no warm-up
+    shared.want_model_warm_up()
+    for _ in range(3):
+        shared.after_page()
+    deadline = time.monotonic() + 5
+    while not started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert len(started) == 1
+
+
+def test_model_warm_up_scores_the_default_model(models_env):
+    from pages import shared
+
+    shared._predictor.clear()
+    shared._evaluation.clear()
+    shared.warm_up_default_model()
+    model_path = models_env / "default" / "model.keras"
+    with mock.patch.object(inference, "load_model", side_effect=AssertionError("not cached")):
+        assert 0.0 <= shared.evaluation(model_path).accuracy <= 1.0
+
+
+def test_before_any_session_the_legacy_pages_mode_is_switched_off():
+    """serve.py imports pages.shared before the first session: that session must then not
+    start in the legacy `pages/` mode (no st.rerun is possible or needed there)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    from pages import shared
+
+    PagesManager.uses_pages_directory = None  # as in a fresh server process
+    shared._leave_legacy_pages_mode()
+    assert PagesManager.uses_pages_directory is False

@@ -1,6 +1,6 @@
 """Start and stop the MNIST Studio server for browser tests and the app benchmark; find Chromium.
 
-`running_app(models_dir)` runs `python -m streamlit run streamlit_app.py` on a free
+`running_app(models_dir)` runs `python -m streamlit run serve.py` on a free
 loopback port with MNIST_MODELS_DIR pointing at `models_dir`, waits until
 `/_stcore/health` answers, yields the base URL and, on the way out, stops the server and
 every training worker it started. The workers run in sessions of their own (so they
@@ -138,7 +138,7 @@ def running_app(models_dir: Path | str, port: int | None = None, *,
         log_path = Path(name)
     env = {**os.environ, "MNIST_MODELS_DIR": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "3",
            "PYTHONUNBUFFERED": "1"}
-    args = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+    args = [sys.executable, "-m", "streamlit", "run", "serve.py",  # as `make run` starts it
             "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
             "--browser.gatherUsageStats", "false"]
     started = time.monotonic()
