@@ -228,6 +228,9 @@ def markdown(report: dict) -> str:
              f"{report.get('load_average_at_end', float('nan')):.1f} at the end.", ""]
     if len(set(report.get("dates", {}).values())) > 1:
         lines += ["Sections measured at: " + ", ".join(f"{k} {v}" for k, v in report["dates"].items()) + ".", ""]
+    for section, error in report.get("failed", {}).items():
+        lines += [f"**{section} failed in this run** ({error}); its figures below, if any, are "
+                  "from its previous run.", ""]
     if report.get("load_averages"):
         lines += ["Load average (1 min) before → after each section: " + ", ".join(
             f"{k} {a:.1f} → {b:.1f}" for k, (a, b) in report["load_averages"].items()) + ".", ""]
@@ -289,6 +292,9 @@ def markdown(report: dict) -> str:
                 text = (f"{value['median']:.2f}" if isinstance(value, dict) else fmt(value, ".1f"))
                 unit = " ms" if key.endswith("_ms") else " MB" if key.endswith("_mb") else " s"
                 lines.append(f"| {label} | {text}{unit} | - | - | {target} |")
+        if app.get("stroke_misses"):
+            lines.append(f"| strokes not read as drawn (left out above) | {len(app['stroke_misses'])}: "
+                         f"{'; '.join(app['stroke_misses'])} | - | - | - |")
     return "\n".join(lines) + "\n"
 
 
@@ -316,11 +322,24 @@ def main(argv=None) -> int:
     report["dates"] = {**{k: v for k, v in old.get("dates", {}).items() if k not in sections},
                        **{k: report["date"] for k in sections}}
     loads = {k: v for k, v in old.get("load_averages", {}).items() if k not in sections}
+    report["load_averages"], report["failed"] = loads, {}
 
     def measure(section, bench, *args, **kwargs):
+        """Run one section and save the report at once: a later section that fails (or a
+        kill) costs only its own figures. A failed section keeps its previous figures and date."""
         before = os.getloadavg()[0]
-        report["results"][section] = bench(*args, **kwargs)
-        loads[section] = [round(before, 2), round(os.getloadavg()[0], 2)]
+        try:
+            report["results"][section] = bench(*args, **kwargs)
+            loads[section] = [round(before, 2), round(os.getloadavg()[0], 2)]
+        except Exception as exc:
+            report["failed"][section] = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            log(f"{section} failed: {report['failed'][section]}")
+            if section in old_results:
+                report["results"][section] = old_results[section]
+                report["dates"][section] = old.get("dates", {}).get(section, old.get("date"))
+            else:
+                report["results"].pop(section, None)
+        save(report)
 
     with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:
         if "train" in sections:
@@ -337,16 +356,17 @@ def main(argv=None) -> int:
     if "app" in sections:
         from app_bench import bench_app  # noqa: E402  (benchmarks/app_bench.py: needs Chromium)
         measure("app", bench_app, ROOT, model_path=model_path)
-    report["load_averages"] = loads
+    print(markdown(report))
+    return 1 if report["failed"] else 0
+
+
+def save(report: dict) -> None:
+    """latest.json and latest.md, each replaced atomically."""
+    from mnist_core import atomic
 
     report["load_average_at_end"] = os.getloadavg()[0]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
-    table = markdown(report)
-    (RESULTS / "latest.md").write_text(table)
-    print(table)
-    return 0
-
+    atomic.write_text(RESULTS / "latest.json", json.dumps(report, indent=2) + "\n")
+    atomic.write_text(RESULTS / "latest.md", markdown(report))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -80,14 +80,20 @@ for start in range(0, len(indices), GRID_COLUMNS):
     for cell, index in zip(cells, indices[start:start + GRID_COLUMNS]):
         cell.image(data.enlarge(mnist.x_train[index], SAMPLE_SCALE), caption=str(mnist.y_train[index]))
 
+# Pictures, not Plotly charts: this page is most visitors' first, and the Plotly bundle
+# alone cost its first render about 1.1 s in headless Chromium (figures.class_balance_svg).
 left, right = st.columns(2)
 with left:
     st.subheader("How many of each digit")
     share = st.toggle("As a share of each set", help="The test set is six times smaller.")
     counts = shared.label_counts()
-    st.plotly_chart(figures.class_distribution(counts["train"], counts["test"], share=share))
+    st.image(figures.class_balance_svg(counts["train"], counts["test"], share=share),
+             width="stretch")
+    fewest, most = int(counts["train"].argmin()), int(counts["train"].argmax())
+    st.caption(f"Training pictures per digit run from {counts['train'][fewest]:,} (digit {fewest}) "
+               f"to {counts['train'][most]:,} (digit {most}); the test set is split alike.")
 with right:
     st.subheader("The average of each digit")
-    st.plotly_chart(figures.mean_images_figure(shared.mean_images()))
-    st.caption("Every training picture of a digit laid on top of the others: "
-               "bright where most people put ink.")
+    st.image(figures.image_row(shared.mean_images(), scale=2), width="stretch")
+    st.caption("Every training picture of a digit laid on top of the others, 0 to 9 from the "
+               "left: bright where most people put ink.")

@@ -153,25 +153,49 @@ def test_probability_bars_highlight():
     fig.to_json()
 
 
-def test_class_distribution_one_or_two_series():
-    one = figures.class_distribution({str(d): 10 + d for d in range(10)})
-    assert len(one.data) == 1 and list(one.data[0].y) == [10 + d for d in range(10)]
-    two = figures.class_distribution(np.full(10, 6000), np.full(10, 1000), share=True)
-    assert [t.name for t in two.data] == ["train", "test"]
-    assert all(math.isclose(sum(t.y), 1.0) for t in two.data)
-    two.to_json()
+def bar_heights(svg: str) -> list[float]:
+    """Heights of the bars of a class_balance_svg (the legend's 12x12 squares left out)."""
+    import re
+    rects = re.findall(r'<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)" height="([\d.]+)"', svg)
+    return [float(h) for w, h in rects if w != "12"]
 
 
-def test_digit_image_and_mean_images():
+def test_class_balance_svg_bars_follow_the_counts():
+    svg = figures.class_balance_svg({str(d): 100 * (d + 1) for d in range(10)})
+    assert svg.startswith("<svg ") and svg.endswith("</svg>")
+    heights = bar_heights(svg)
+    assert len(heights) == 10 and heights == sorted(heights)
+    assert heights[9] / heights[0] == pytest.approx(10, rel=0.02)
+    assert ">1,000<" in svg  # a gridline label, with a thousands separator
+    import xml.dom.minidom
+    xml.dom.minidom.parseString(svg)  # well-formed
+
+
+def test_class_balance_svg_two_series_as_shares():
+    svg = figures.class_balance_svg(np.full(10, 6000), np.full(10, 1000), names=("training", "<test>"),
+                                    share=True)
+    heights = bar_heights(svg)
+    assert len(heights) == 20 and max(heights) - min(heights) < 0.2  # equal shares, equal bars
+    assert ">10%<" in svg and "&lt;test&gt;" in svg
+    with pytest.raises(ValueError):
+        figures.class_balance_svg(np.ones(9))
+
+
+def test_image_row_places_enlarged_tiles_with_white_gaps():
+    means = np.stack([np.full((28, 28), d / 10) for d in range(10)])
+    row = figures.image_row(means, scale=2, gap=4)
+    assert row.dtype == np.uint8 and row.shape == (56, 10 * 56 + 9 * 4)
+    assert row[0, 0] == 0 and row[0, 60] == round(0.1 * 255) and row[55, -1] == round(0.9 * 255)
+    assert (row[:, 56:60] == 255).all()
+    np.testing.assert_array_equal(figures.image_row(means * 255, scale=2, gap=4), row)
+    with pytest.raises(ValueError):
+        figures.image_row(np.zeros((28, 28)))
+
+
+def test_digit_image():
     image = figures.digit_image(np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8))
     assert len(image.data) == 1 and not image.layout.xaxis.visible
     image.to_json()
-
-    means = np.stack([np.full((28, 28), d / 10) for d in range(10)])
-    grid = figures.mean_images_figure(means)
-    assert len(grid.data) == 10
-    assert sorted(a.text for a in grid.layout.annotations) == [str(d) for d in range(10)]
-    grid.to_json()
 
 
 def test_history_frame_coerces_csv_strings():

@@ -17,7 +17,8 @@ def home(models_env) -> AppTest:
 
 
 def captions(at: AppTest) -> list[str]:
-    return [caption for image in at.image for caption in image.captions]
+    """The captions of the sample digits (the other pictures have none)."""
+    return [caption for image in at.image for caption in image.captions if caption]
 
 
 def test_home_shows_the_dataset_the_samples_and_the_shipped_model(home):
@@ -27,7 +28,11 @@ def test_home_shows_the_dataset_the_samples_and_the_shipped_model(home):
     assert metrics["Test accuracy"].endswith("%")  # the tiny "default" run of the fixture
     assert len(captions(home)) == 40
     assert set(captions(home)) <= {str(d) for d in range(10)}
-    assert len(home.get("plotly_chart")) == 2  # class distribution and mean images
+    # Two pictures besides the samples: the class balance (SVG) and the mean digits, with
+    # the extremes of the balance in words; no Plotly chart (see figures.class_balance_svg).
+    assert len(home.image) == 42 and not home.get("plotly_chart")
+    assert any("Training pictures per digit run from 5,421 (digit 5) to 6,742 (digit 1)" in c.value
+               for c in home.caption)
     assert not home.error and not home.warning
 
 

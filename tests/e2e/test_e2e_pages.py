@@ -18,5 +18,9 @@ def test_page_loads_without_errors(page: Page, app_url, path, title):
     expect(page.locator('[data-testid="stAlertContentError"]')).to_have_count(0)
     if path == "/":
         expect(page.get_by_role("heading", name="The MNIST digits")).to_be_visible()
-        expect(page.locator('[data-testid="stImage"]')).to_have_count(40)  # the sample grid
+        # the sample grid (40), the class balance and the mean digits, every one decoded
+        images = page.locator('[data-testid="stImage"] img')
+        expect(images).to_have_count(42)
+        page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
+                               ".every(i => i.complete && i.naturalWidth > 0)")
         screenshot(page, "home")
