@@ -222,7 +222,7 @@ def probability_bars(probabilities: np.ndarray, highlight: int | None = None,
 
 
 def class_balance_svg(counts, second=None, names: tuple[str, str] = ("training", "test"),
-                      share: bool = False, width: int = 640, height: int = 260) -> str:
+                      share: bool = False, width: int = 480, height: int = 250) -> str:
     """Examples per digit as grouped bars, drawn as a small SVG (a string for `st.image`).
 
     `counts` (and optionally `second`): a dict digit -> n or 10 values. With `share`, each
@@ -263,7 +263,7 @@ def class_balance_svg(counts, second=None, names: tuple[str, str] = ("training",
         parts.append(f'<text x="{left + (d + 0.5) * group:.1f}" y="{height - 10}" '
                      f'text-anchor="middle">{d}</text>')
     for i, (name, _, colour) in enumerate(series):
-        x = left + i * 110
+        x = left + i * 90
         parts.append(f'<rect x="{x}" y="6" width="12" height="12" fill="{colour}"/>'
                      f'<text x="{x + 18}" y="16">{html.escape(name)}</text>')
     parts.append("</svg>")
