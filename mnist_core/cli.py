@@ -160,7 +160,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from .errors import InputError
     from .inference import Predictor, load_model, predict_image
-    from .preprocess import load_image
+    from .images import load_image
 
     predictor = Predictor(load_model(runs.resolve_model_path(args.model)))
     failures = 0

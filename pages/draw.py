@@ -13,7 +13,8 @@ from streamlit_drawable_canvas import st_canvas
 
 from mnist_core import data, figures
 from mnist_core.errors import InputError, StudioError
-from mnist_core.preprocess import NO_DIGIT_MESSAGE, load_image, to_grayscale
+from mnist_core.images import load_image, to_grayscale
+from mnist_core.preprocess import NO_DIGIT_MESSAGE
 from pages import shared
 
 CANVAS_SIZE = 280     # px: ten canvas pixels per MNIST pixel

@@ -10,7 +10,7 @@ import pytest
 
 from mnist_core.errors import InputError, ModelError
 from mnist_core.inference import Predictor, load_model, predict_image
-from mnist_core.preprocess import load_image
+from mnist_core.images import load_image
 
 
 @pytest.mark.parametrize("kind, message", [
