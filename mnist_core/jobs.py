@@ -68,6 +68,8 @@ class TrainingQueue:
         self._running: Job | None = None
         self._finished: dict[str, Job] = {}
         self._external: str | None = None
+        # A server (re)start is when a worker killed mid-save can have left a temporary file.
+        runs.remove_stale_temp_files(self.models_dir)
         self._thread = threading.Thread(target=self._loop, name="training-queue", daemon=True)
         self._thread.start()
 

@@ -22,6 +22,7 @@ import re
 import secrets
 import shutil
 import socket
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -273,3 +274,31 @@ def delete_run(run_id: str, models_dir: Path | None = None) -> None:
     if run.status == "running":
         raise InputError(f"Run {run_id!r} is still training: stop it first")
     shutil.rmtree(run.path)
+
+
+# A temporary file of atomic.py untouched this long lost its writer: a live writer is
+# writing it (a checkpoint save takes seconds) or has renamed it away.
+STALE_TEMP_S = 3600
+
+
+def remove_stale_temp_files(models_dir: Path | None = None, older_than_s: float = STALE_TEMP_S) -> list[Path]:
+    """Delete the hidden temporary files (".NAME.*.tmp", ".NAME.*.tmp.keras"; see atomic.py)
+    that a writer killed mid-write (`kill -9`, a power cut) left in run directories, once
+    they are `older_than_s` seconds old. Nothing in demo mode. Returns what was removed."""
+    if paths.demo_mode():
+        return []
+    root = Path(models_dir or paths.models_dir())
+    cutoff = time.time() - older_than_s
+    removed = []
+    for run_dir in (root.iterdir() if root.is_dir() else []):
+        if not run_dir.is_dir() or not _RUN_ID.match(run_dir.name):
+            continue
+        for tmp in [*run_dir.glob(".*.tmp"), *run_dir.glob(".*.tmp.keras")]:
+            try:
+                if tmp.is_file() and tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    removed.append(tmp)
+            except OSError:  # gone already, or not ours to delete: leave it
+                pass
+    return removed
+

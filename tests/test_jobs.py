@@ -262,3 +262,15 @@ def test_stale_worker_markers_are_ignored(tmp_path):
     job = queue.submit(TrainConfig("fast-cnn"))
     assert job.state == "running" and queue.wait(job.run_id, 10) is job and job.returncode == 0
     assert not (logs / f"{job.run_id}.worker").exists()  # its own marker went with it
+
+
+def test_a_new_queue_clears_what_a_killed_save_left(tmp_path):
+    """A server (re)start builds the queue: the hidden temporary file of a worker killed
+    mid-save an hour ago goes, a run's real files stay."""
+    run = runs.create_run("fast-cnn", {"status": "completed"}, models_dir=tmp_path, run_id="killed")
+    leftover, model = run.path / ".model.keras.x1y2z3.tmp.keras", run.path / "model.keras"
+    for path in (leftover, model):
+        path.write_bytes(b"partial")
+        os.utime(path, (time.time() - 2 * runs.STALE_TEMP_S,) * 2)
+    TrainingQueue(tmp_path, poll_interval=0.05)
+    assert not leftover.exists() and model.exists()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -95,3 +97,22 @@ def test_stop_request_and_delete(tmp_path):
     runs.create_run("fast-cnn", {"status": "completed"}, models_dir=tmp_path, run_id="default")
     with pytest.raises(InputError, match="cannot be deleted"):
         runs.delete_run("default", tmp_path)
+
+
+def test_stale_temporary_files_are_removed_and_fresh_ones_kept(tmp_path, monkeypatch):
+    run = runs.create_run("fast-cnn", {"status": "completed"}, models_dir=tmp_path, run_id="r")
+    stale = [run.path / ".model.keras.abc123.tmp.keras", run.path / ".progress.json.def456.tmp"]
+    fresh = run.path / ".model.keras.ghi789.tmp.keras"  # a save in progress right now
+    kept = [fresh, run.path / "model.keras", run.path / ".hidden-but-not-ours"]
+    for path in [*stale, *kept]:
+        path.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    for path in [*stale, run.path / "model.keras", run.path / ".hidden-but-not-ours"]:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+    monkeypatch.setenv("MNIST_STUDIO_DEMO", "1")
+    assert runs.remove_stale_temp_files(tmp_path) == []  # the demo writes nothing
+    monkeypatch.delenv("MNIST_STUDIO_DEMO")
+    assert sorted(runs.remove_stale_temp_files(tmp_path)) == sorted(stale)
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
+    assert runs.remove_stale_temp_files(tmp_path / "missing") == []
