@@ -1,4 +1,5 @@
-"""Plotly figure builders: data in, `go.Figure` out. No Streamlit, no Keras, no files.
+"""Figure builders: Plotly figures, and two plain pictures (an SVG bar chart, a row of images) for
+the home page. Data in, figure out; no Streamlit, no Keras, no files.
 
 History rows are what training writes to history.csv, as a DataFrame or a list of dicts:
     epoch (1-based int), loss, accuracy, val_loss, val_accuracy (NaN or "" without
@@ -17,6 +18,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from .data import enlarge
 
 NUM_CLASSES = 10
 TRAIN_COLOUR = "#1f77b4"  # blue: training series everywhere
@@ -286,8 +289,7 @@ def image_row(images, scale: int = 3, gap: int = 4) -> np.ndarray:
                          f"{scale}, {gap}")
     if images.max() > 1:
         images = images / 255.0
-    tiles = np.round(np.clip(images, 0.0, 1.0) * 255.0).astype(np.uint8)
-    tiles = tiles.repeat(scale, axis=1).repeat(scale, axis=2)
+    tiles = np.stack([enlarge(image, scale) for image in images])
     n, h, w = tiles.shape
     row = np.full((h, n * w + (n - 1) * gap), 255, dtype=np.uint8)
     for i, tile in enumerate(tiles):

@@ -144,9 +144,7 @@ def warm_up() -> None:
     took 3.3 to 3.8 s in headless Chromium without this, and 2.1 to 2.4 s with it (the
     second visit about 1.8 s either way). A fault (no MNIST yet) is left to the page.
     """
-    import plotly.graph_objects  # noqa: F401  (the charts; about 0.3 s to import)
-
-    from mnist_core import figures  # noqa: F401
+    from mnist_core import figures  # noqa: F401  (imports Plotly: about 0.3 s)
 
     try:
         with _outside_a_session():
