@@ -107,11 +107,10 @@ def _ink(gray: np.ndarray) -> np.ndarray | None:
     floor = max(MIN_NOISE_FLOOR, NOISE_SIGMAS * sigma)
     excess = (gray - np.float32(background + floor)).astype(np.float32, copy=False)
     mask = excess > 0
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if not rows.size:
+    box = _box(mask)
+    if box is None:
         return None
     # Only the part of the picture that holds ink (often a third of a canvas) goes on.
-    box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     excess, mask = excess[box], mask[box]
     mask &= ~_isolated(mask)  # lone specks (dust, salt noise) must not stretch the box
     if not mask.any():
@@ -124,10 +123,20 @@ def _ink(gray: np.ndarray) -> np.ndarray | None:
     return excess
 
 
+def _box(image: np.ndarray) -> tuple[slice, slice] | None:
+    """The bounding box of the nonzero pixels of `image`, as slices; None if there are none."""
+    rows = np.flatnonzero(image.any(axis=1))
+    if not rows.size:
+        return None
+    cols = np.flatnonzero(image.any(axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
 def _crop(ink: np.ndarray) -> np.ndarray:
-    rows = np.flatnonzero(ink.any(axis=1))
-    cols = np.flatnonzero(ink.any(axis=0))
-    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    box = _box(ink)
+    if box is None:  # callers only crop what holds ink
+        raise ValueError("nothing to crop: the image is empty")
+    return ink[box]
 
 
 def _isolated(mask: np.ndarray) -> np.ndarray:
