@@ -150,10 +150,10 @@ class Predictor:
             try:
                 backend = _LiteBackend(model, self._model_shape)
             except Exception as exc:  # converter and interpreter raise anything
+                reason = _shorten(" ".join(str(exc).split()))
                 if engine == "tflite":
-                    raise ModelError(f"Model {model.name!r} cannot run on TensorFlow Lite: "
-                                     f"{_shorten(' '.join(str(exc).split()))}") from exc
-                self.fallback_reason = f"{type(exc).__name__}: {_shorten(' '.join(str(exc).split()))}"
+                    raise ModelError(f"Model {model.name!r} cannot run on TensorFlow Lite: {reason}") from exc
+                self.fallback_reason = f"{type(exc).__name__}: {reason}"
                 _log.warning("Model %r runs on TensorFlow, not TFLite: %s", model.name, self.fallback_reason)
         self._backend = backend or _GraphBackend(model, self._model_shape)
         self.engine = self._backend.name
