@@ -51,6 +51,24 @@ def models_env(tiny_models_dir, monkeypatch):
     return tiny_models_dir
 
 
+@pytest.fixture
+def own_models(tiny_models_dir, tmp_path, monkeypatch):
+    """`own_models(*names, **meta)`: a models folder of the test's own (runs may be added,
+    broken or deleted), MNIST_MODELS_DIR pointing at it, holding the tiny "default" run and a
+    copy of it under each of `names`, whose run.json says that name and `meta` besides."""
+    def make(*names: str, **meta) -> Path:
+        from mnist_core import runs
+
+        models = tmp_path / "models"
+        shutil.copytree(tiny_models_dir / "default", models / "default")
+        for name in names:
+            shutil.copytree(tiny_models_dir / "default", models / name)
+            runs.update_meta(runs.read_run(models / name), run_id=name, **meta)
+        monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+        return models
+    return make
+
+
 @pytest.fixture(scope="session")
 def shipped_models_dir(tmp_path_factory):
     """A models directory holding a copy of the shipped default model (99.6% on the test set),

@@ -15,17 +15,10 @@ TIMEOUT = 60
 
 
 @pytest.fixture
-def models(tiny_models_dir, tmp_path, monkeypatch) -> Path:
+def models(own_models, monkeypatch) -> Path:
     """A models directory of our own (runs get deleted): the default and a copy called "second"."""
-    models = tmp_path / "models"
-    shutil.copytree(tiny_models_dir / "default", models / "default")
-    shutil.copytree(tiny_models_dir / "default", models / "second")
-    meta = json.loads((models / "second" / "run.json").read_text())
-    meta.update(run_id="second", started_at="2000-01-01T00:00:00+00:00")
-    (models / "second" / "run.json").write_text(json.dumps(meta))
-    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
     monkeypatch.delenv("MNIST_STUDIO_DEMO", raising=False)
-    return models
+    return own_models("second", started_at="2000-01-01T00:00:00+00:00")
 
 
 def compare_page() -> AppTest:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,11 +117,8 @@ def test_an_uploaded_picture_is_predicted_and_a_bad_file_is_one_line(models_env)
     assert "\n" not in error.value and "broken.png" in error.value
 
 
-def test_other_models_read_the_same_drawing_side_by_side(models_env, tmp_path, monkeypatch):
-    models = tmp_path / "models"
-    shutil.copytree(models_env / "default", models / "default")
-    shutil.copytree(models_env / "default", models / "second")
-    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+def test_other_models_read_the_same_drawing_side_by_side(own_models):
+    own_models("second")
     with canvas_with(stroke_of_one()):
         at = draw_page().run()
         at.multiselect(key="draw_compare").set_value(["second"]).run()

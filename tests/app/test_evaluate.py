@@ -7,8 +7,6 @@ The reference below predicts with Keras directly and counts with numpy, independ
 from __future__ import annotations
 
 import ast
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -107,14 +105,8 @@ def test_selection_parsing_reads_the_clicked_point():
     assert parse(None) is None
 
 
-def test_the_run_in_the_address_is_chosen(models_env, tmp_path, monkeypatch):
-    models = tmp_path / "models"
-    shutil.copytree(models_env / "default", models / "default")
-    shutil.copytree(models_env / "default", models / "20250101-000000-copy-0000")
-    meta = json.loads((models / "default" / "run.json").read_text())
-    meta.update(run_id="20250101-000000-copy-0000", started_at="2025-01-01T00:00:00+00:00")
-    (models / "20250101-000000-copy-0000" / "run.json").write_text(json.dumps(meta))
-    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+def test_the_run_in_the_address_is_chosen(own_models):
+    own_models("20250101-000000-copy-0000", started_at="2025-01-01T00:00:00+00:00")
     at = _page()
     at.query_params["run"] = "20250101-000000-copy-0000"
     at.run()
@@ -122,11 +114,8 @@ def test_the_run_in_the_address_is_chosen(models_env, tmp_path, monkeypatch):
     assert at.selectbox(key="evaluate_run").value.id == "20250101-000000-copy-0000"
 
 
-def test_a_damaged_model_file_is_one_line_of_error(models_env, tmp_path, monkeypatch):
-    models = tmp_path / "models"
-    shutil.copytree(models_env / "default", models / "default")
-    (models / "default" / "model.keras").write_bytes(b"not a model")
-    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+def test_a_damaged_model_file_is_one_line_of_error(own_models):
+    (own_models() / "default" / "model.keras").write_bytes(b"not a model")
     at = _page().run()
     assert not at.exception
     assert len(at.error) == 1

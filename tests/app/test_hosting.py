@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tomllib
 from pathlib import Path
 
@@ -46,11 +45,8 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
             for p in sorted(folder.rglob("*"))}
 
 
-def test_demo_mode_writes_nothing_whatever_a_visitor_tries(tiny_models_dir, tmp_path, monkeypatch):
-    models = tmp_path / "models"
-    shutil.copytree(tiny_models_dir / "default", models / "default")
-    shutil.copytree(tiny_models_dir / "default", models / "second")
-    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
+def test_demo_mode_writes_nothing_whatever_a_visitor_tries(own_models, monkeypatch):
+    models = own_models("second")
     monkeypatch.setenv("MNIST_STUDIO_DEMO", "1")
     before = _snapshot(models)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -37,12 +36,9 @@ def _texts(at: AppTest) -> str:
 
 
 @pytest.fixture
-def scratch_models(models_env, tmp_path, monkeypatch):
+def scratch_models(own_models):
     """A models directory of our own (a copy of the tiny default), to add odd runs to."""
-    models = tmp_path / "models"
-    shutil.copytree(models_env / "default", models / "default")
-    monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
-    return models
+    return own_models()
 
 
 def test_page_renders_with_preset_defaults(models_env):
