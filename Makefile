@@ -1,5 +1,6 @@
 # MNIST Studio. `make run` starts the app, `make test` runs every test; both set up first.
-# Everything is installed into .venv/ in the project, from requirements*.txt.
+# Everything is installed into .venv/ in the project, from requirements*.txt, and the project
+# itself in editable mode (so `.venv/bin/mnist-studio` works from any folder).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -8,12 +9,13 @@ PIP    := $(PY) -m pip
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test fetch browser screenshots bench clean
+.PHONY: run test lint fetch browser screenshots bench clean
 
-$(VENV)/.app-installed: requirements.txt
+$(VENV)/.app-installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements.txt
+	$(PIP) install --quiet --no-deps --editable .
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
@@ -33,7 +35,11 @@ browser:
 	  elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium; \
 	  else echo "Chromium is missing: install Debian's chromium package for the browser tests"; fi; }
 
-test: $(VENV)/.dev-installed fetch browser
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint fetch browser
 	$(PY) -m pytest
 
 # Refresh docs/screenshots/ (shown in the README) from the browser tests.

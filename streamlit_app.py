@@ -9,7 +9,9 @@ st.set_page_config(page_title="MNIST Studio", page_icon="✏️", layout="wide")
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="evaluate"),
+    st.Page(
+        "pages/evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="evaluate"
+    ),
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
 ]

@@ -83,7 +83,10 @@ _RENDERED = """() => {
 
 
 def _summary(values: list[float], digits: int) -> dict:
-    return {"median": round(statistics.median(values), digits), "all": [round(v, digits) for v in values]}
+    return {
+        "median": round(statistics.median(values), digits),
+        "all": [round(v, digits) for v in values],
+    }
 
 
 def _models_dir_with(model_path: Path, tmp: Path) -> Path:
@@ -98,8 +101,9 @@ def _models_dir_with(model_path: Path, tmp: Path) -> Path:
     else:
         target.mkdir(parents=True)
         shutil.copy2(model_path, target / "model.keras")
-        (target / "run.json").write_text(json.dumps({"run_id": "default", "preset": "?",
-                                                     "status": "completed"}))
+        (target / "run.json").write_text(
+            json.dumps({"run_id": "default", "preset": "?", "status": "completed"})
+        )
     return target.parent
 
 
@@ -136,13 +140,17 @@ def _warm_browser(browser) -> None:
     (renderer process, script engine) are then not billed to the server's first page."""
     context = browser.new_context()
     page = context.new_page()
-    page.set_content("<h1 id=t>warm</h1><script>document.getElementById('t').textContent = "
-                     "[...Array(1000).keys()].map(String).join('').length</script>")
+    page.set_content(
+        "<h1 id=t>warm</h1><script>document.getElementById('t').textContent = "
+        "[...Array(1000).keys()].map(String).join('').length</script>"
+    )
     page.locator("#t").wait_for()
     context.close()
 
 
-def _strokes(browser, url: str, viewport: dict, n: int) -> tuple[float | None, list[float], list[str]]:
+def _strokes(
+    browser, url: str, viewport: dict, n: int
+) -> tuple[float | None, list[float], list[str]]:
     """(first stroke's seconds, later strokes' ms, misses): a stroke whose digit does not
     show within STROKE_TIMEOUT_MS is a miss (what the page showed instead is kept), and the
     page is opened afresh for the next one."""
@@ -182,11 +190,16 @@ def _strokes(browser, url: str, viewport: dict, n: int) -> tuple[float | None, l
     first_ms = measured(SEVEN, "7")  # loads TensorFlow and the model unless warmed up: apart
     times = [measured(ONE if i % 2 == 0 else SEVEN, "1" if i % 2 == 0 else "7") for i in range(n)]
     context.close()
-    return (None if first_ms is None else first_ms / 1000), [t for t in times if t is not None], misses
+    return (
+        (None if first_ms is None else first_ms / 1000),
+        [t for t in times if t is not None],
+        misses,
+    )
 
 
-def bench_app(root: Path, model_path: Path | None = None, home_loads: int = HOME_LOADS,
-              strokes: int = STROKES) -> dict:
+def bench_app(
+    root: Path, model_path: Path | None = None, home_loads: int = HOME_LOADS, strokes: int = STROKES
+) -> dict:
     """Figures for the app (see the module docstring); `model_path` defaults to models/default."""
     root = Path(root)
     if str(root) not in sys.path:

@@ -22,7 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,7 @@ def percentile(values: list[float], q: float) -> float:
 
 # --------------------------------------------------------------------------- training
 
+
 class TestAccuracyEachEpoch(TrainingListener):
     """Evaluates the test set after every epoch; its own time is taken out of the clock.
 
@@ -68,8 +69,9 @@ class TestAccuracyEachEpoch(TrainingListener):
         probs = self.model.predict(self.x, batch_size=1024, verbose=0)
         accuracy = float((probs.argmax(axis=1) == self.y).mean())
         training_time = row["elapsed_s"] - self.eval_seconds  # elapsed_s holds earlier evaluations
-        self.points.append({"epoch": row["epoch"], "seconds": round(training_time, 2),
-                            "test_accuracy": accuracy})
+        self.points.append(
+            {"epoch": row["epoch"], "seconds": round(training_time, 2), "test_accuracy": accuracy}
+        )
         if self.target is not None and accuracy >= self.target and self.reached_at is None:
             self.reached_at = training_time
             self.model.stop_training = True
@@ -82,11 +84,17 @@ def bench_time_to_accuracy(data, models_dir: Path, target: float = 0.99) -> dict
         log(f"training {preset} until {target:.1%} test accuracy")
         listener = TestAccuracyEachEpoch(data.x_test, data.y_test, target)
         run = train(TrainConfig(preset), listeners=[listener], models_dir=models_dir, data=data)
-        results[preset] = {"seconds_to_target": listener.reached_at, "epochs": listener.points,
-                           "final_test_accuracy": run.meta["test_accuracy"],
-                           "train_seconds": run.meta["train_seconds"]}
+        results[preset] = {
+            "seconds_to_target": listener.reached_at,
+            "epochs": listener.points,
+            "final_test_accuracy": run.meta["test_accuracy"],
+            "train_seconds": run.meta["train_seconds"],
+        }
         log(f"{preset}: {listener.reached_at} s to {target:.1%}; epochs {listener.points}")
-    fast, base = results["fast-cnn"]["seconds_to_target"], results["keras-convnet"]["seconds_to_target"]
+    fast, base = (
+        results["fast-cnn"]["seconds_to_target"],
+        results["keras-convnet"]["seconds_to_target"],
+    )
     results["speedup"] = base / fast if fast and base else None
     results["target"] = target
     return results
@@ -99,15 +107,18 @@ def bench_best_and_seeds(data, models_dir: Path, presets_to_run: list[str]) -> d
     for name in presets_to_run:
         log(f"training {name} with its defaults")
         run = train(TrainConfig(name), models_dir=models_dir, data=data)
-        results[name] = {"test_accuracy": run.meta["test_accuracy"],
-                         "train_seconds": run.meta["train_seconds"],
-                         "reported_accuracy": PRESETS[name].reported_accuracy,
-                         "epochs": run.meta["params"]["epochs"]}
+        results[name] = {
+            "test_accuracy": run.meta["test_accuracy"],
+            "train_seconds": run.meta["train_seconds"],
+            "reported_accuracy": PRESETS[name].reported_accuracy,
+            "epochs": run.meta["params"]["epochs"],
+        }
         log(f"{name}: {results[name]}")
     return results
 
 
 # --------------------------------------------------------------------------- inference
+
 
 def synthetic_drawing(digit_image: np.ndarray) -> np.ndarray:
     """A 280x280 RGBA canvas image like the Draw page sends: a test digit drawn off-centre."""
@@ -155,12 +166,24 @@ def bench_latency(data, model_path: Path, rounds: int = 10) -> dict:
     # Three groups, each interleaved within itself. Not all together: TensorFlow's thread
     # pools keep spinning for a while after each call, which slowed the TFLite-only calls
     # timed right after them by about 50% (preprocessing p50 1.46 ms against 0.9 ms).
-    groups = [({"draw_path": lambda: predict_image(lite, drawing),
+    groups = [
+        (
+            {
+                "draw_path": lambda: predict_image(lite, drawing),
                 "preprocess": lambda: to_mnist(drawing),
-                "model_tflite": lambda: lite.predict_one(x28)}, 30),
-              ({"model_tensorflow": lambda: graph.predict_one(x28),
-                "draw_path_tensorflow_engine": lambda: predict_image(graph, drawing)}, 30),
-              ({"model_predict": lambda: plain.predict(x, verbose=0)}, 6)]
+                "model_tflite": lambda: lite.predict_one(x28),
+            },
+            30,
+        ),
+        (
+            {
+                "model_tensorflow": lambda: graph.predict_one(x28),
+                "draw_path_tensorflow_engine": lambda: predict_image(graph, drawing),
+            },
+            30,
+        ),
+        ({"model_predict": lambda: plain.predict(x, verbose=0)}, 6),
+    ]
     times = {}
     for variants, calls in groups:
         for call in variants.values():
@@ -191,17 +214,27 @@ def bench_evaluation(data, model_path: Path, repeats: int = 5) -> dict:
             result = evaluate(predict(normalise(data.x_test)), data.y_test)
             result.to_dict()
             accuracies[name] = result.accuracy
+
         return call
 
-    variants = {"tflite": run("tflite", lite.predict_batch),
-                "tensorflow": run("tensorflow", graph.predict_batch),
-                "model_predict": run("model_predict",
-                                     lambda x: plain.predict(x, batch_size=1024, verbose=0))}
+    variants = {
+        "tflite": run("tflite", lite.predict_batch),
+        "tensorflow": run("tensorflow", graph.predict_batch),
+        "model_predict": run(
+            "model_predict", lambda x: plain.predict(x, batch_size=1024, verbose=0)
+        ),
+    }
     for call in variants.values():
         call()  # warm-up: a server has run each once before
     times = interleaved(variants, rounds=repeats, calls=1)
-    result = {name: {"seconds_median": statistics.median(v) / 1000, "seconds_all": [t / 1000 for t in v],
-                     "accuracy": accuracies[name]} for name, v in times.items()}
+    result = {
+        name: {
+            "seconds_median": statistics.median(v) / 1000,
+            "seconds_all": [t / 1000 for t in v],
+            "accuracy": accuracies[name],
+        }
+        for name, v in times.items()
+    }
     result["images"] = len(data.x_test)
     result["engine"] = lite.engine
     return result
@@ -209,100 +242,152 @@ def bench_evaluation(data, model_path: Path, repeats: int = 5) -> dict:
 
 # --------------------------------------------------------------------------- report
 
+
 def machine() -> dict:
     env = environment()
-    return {"cpu_count": env["cpu_count"], "processor": env["processor"], "platform": env["platform"],
-            "tensorflow": env["tensorflow"], "keras": env["keras"], "python": env["python"],
-            "load_average_at_start": os.getloadavg()[0]}
+    return {
+        "cpu_count": env["cpu_count"],
+        "processor": env["processor"],
+        "platform": env["platform"],
+        "tensorflow": env["tensorflow"],
+        "keras": env["keras"],
+        "python": env["python"],
+        "load_average_at_start": os.getloadavg()[0],
+    }
 
 
 def fmt(value, spec=".2f", none="n/a") -> str:
-    return none if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+    return (
+        none
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else format(value, spec)
+    )
 
 
 def markdown(report: dict) -> str:
     m = report["machine"]
-    lines = [f"Measured {report['date']} on {m['cpu_count']} cores ({m['processor']}), "
-             f"TensorFlow {m['tensorflow']}, Keras {m['keras']}, Python {m['python']}; load average "
-             f"{m.get('load_average_at_start', float('nan')):.1f} at the start, "
-             f"{report.get('load_average_at_end', float('nan')):.1f} at the end.", ""]
+    lines = [
+        f"Measured {report['date']} on {m['cpu_count']} cores ({m['processor']}), "
+        f"TensorFlow {m['tensorflow']}, Keras {m['keras']}, Python {m['python']}; load average "
+        f"{m.get('load_average_at_start', float('nan')):.1f} at the start, "
+        f"{report.get('load_average_at_end', float('nan')):.1f} at the end.",
+        "",
+    ]
     if len(set(report.get("dates", {}).values())) > 1:
-        lines += ["Sections measured at: " + ", ".join(f"{k} {v}" for k, v in report["dates"].items()) + ".", ""]
+        lines += [
+            "Sections measured at: "
+            + ", ".join(f"{k} {v}" for k, v in report["dates"].items())
+            + ".",
+            "",
+        ]
     for section, error in report.get("failed", {}).items():
-        lines += [f"**{section} failed in this run** ({error}); its figures below, if any, are "
-                  "from its previous run.", ""]
+        lines += [
+            f"**{section} failed in this run** ({error}); its figures below, if any, are "
+            "from its previous run.",
+            "",
+        ]
     if report.get("load_averages"):
-        lines += ["Load average (1 min) before → after each section: " + ", ".join(
-            f"{k} {a:.1f} → {b:.1f}" for k, (a, b) in report["load_averages"].items()) + ".", ""]
+        lines += [
+            "Load average (1 min) before → after each section: "
+            + ", ".join(f"{k} {a:.1f} → {b:.1f}" for k, (a, b) in report["load_averages"].items())
+            + ".",
+            "",
+        ]
     lines += ["| benchmark | measured | compared with | ratio | target |", "|---|---|---|---|---|"]
     r = report["results"]
     if "train" in r:
         t = r["train"]
         fast, base = t["fast-cnn"], t["keras-convnet"]
-        lines.append(f"| time to {t['target']:.1%} test accuracy, fast-cnn | {fmt(fast['seconds_to_target'], '.1f')} s "
-                     f"| keras-convnet {fmt(base['seconds_to_target'], '.1f')} s | {fmt(t['speedup'], '.1f')}× faster "
-                     f"| ≤ 10 s |")
+        lines.append(
+            f"| time to {t['target']:.1%} test accuracy, fast-cnn | {fmt(fast['seconds_to_target'], '.1f')} s "
+            f"| keras-convnet {fmt(base['seconds_to_target'], '.1f')} s | {fmt(t['speedup'], '.1f')}× faster "
+            f"| ≤ 10 s |"
+        )
     if "best" in r:
         for name, b in r["best"].items():
             reported = b["reported_accuracy"]
             target = "≥ 99.6%, ≤ 600 s" if name == "best-cnn" else "-"
-            lines.append(f"| {name} test accuracy ({b['epochs']} epochs) | {b['test_accuracy']:.2%} in "
-                         f"{b['train_seconds']:.0f} s | reported {fmt(reported, '.2%', 'none')} | "
-                         f"{fmt(b['test_accuracy'] - reported if reported else None, '+.2%', '-')} | {target} |")
+            lines.append(
+                f"| {name} test accuracy ({b['epochs']} epochs) | {b['test_accuracy']:.2%} in "
+                f"{b['train_seconds']:.0f} s | reported {fmt(reported, '.2%', 'none')} | "
+                f"{fmt(b['test_accuracy'] - reported if reported else None, '+.2%', '-')} | {target} |"
+            )
     if "latency" in r:
         lat = r["latency"]
 
         def ms(key):
             return f"{lat[key]['p50']:.2f} / {lat[key]['p99']:.2f} ms"
 
-        lines.append(f"| single-image prediction, Draw path (preprocess + model), p50 / p99 | "
-                     f"{ms('draw_path_ms')} | model.predict {ms('model_predict_ms')} | "
-                     f"{lat['speedup_p50']:.0f}× faster (p50) | p50 ≤ 2 ms |")
+        lines.append(
+            f"| single-image prediction, Draw path (preprocess + model), p50 / p99 | "
+            f"{ms('draw_path_ms')} | model.predict {ms('model_predict_ms')} | "
+            f"{lat['speedup_p50']:.0f}× faster (p50) | p50 ≤ 2 ms |"
+        )
         if "preprocess_ms" in lat:
-            lines.append(f"| … its parts: preprocessing / model ({lat['engine']}) | {ms('preprocess_ms')} / "
-                         f"{ms('model_tflite_ms')} | model on the TensorFlow engine {ms('model_tensorflow_ms')} "
-                         f"| {lat['model_tensorflow_ms']['p50'] / lat['model_tflite_ms']['p50']:.1f}× faster "
-                         f"(p50) | - |")
-            lines.append(f"| … Draw path on the TensorFlow engine (the fallback) | "
-                         f"{ms('draw_path_tensorflow_engine_ms')} | - | - | - |")
+            lines.append(
+                f"| … its parts: preprocessing / model ({lat['engine']}) | {ms('preprocess_ms')} / "
+                f"{ms('model_tflite_ms')} | model on the TensorFlow engine {ms('model_tensorflow_ms')} "
+                f"| {lat['model_tensorflow_ms']['p50'] / lat['model_tflite_ms']['p50']:.1f}× faster "
+                f"(p50) | - |"
+            )
+            lines.append(
+                f"| … Draw path on the TensorFlow engine (the fallback) | "
+                f"{ms('draw_path_tensorflow_engine_ms')} | - | - | - |"
+            )
     if "eval" in r:
         ev = r["eval"]
         if "tflite" in ev:
             best, graph, plain = ev["tflite"], ev["tensorflow"], ev["model_predict"]
-            lines.append(f"| full test-set evaluation ({ev['images']} images, every metric), median of "
-                         f"{len(best['seconds_all'])} | {best['seconds_median']:.2f} s | TensorFlow engine "
-                         f"{graph['seconds_median']:.2f} s, model.predict {plain['seconds_median']:.2f} s | "
-                         f"{graph['seconds_median'] / best['seconds_median']:.1f}× / "
-                         f"{plain['seconds_median'] / best['seconds_median']:.1f}× faster | ≤ 2 s |")
+            lines.append(
+                f"| full test-set evaluation ({ev['images']} images, every metric), median of "
+                f"{len(best['seconds_all'])} | {best['seconds_median']:.2f} s | TensorFlow engine "
+                f"{graph['seconds_median']:.2f} s, model.predict {plain['seconds_median']:.2f} s | "
+                f"{graph['seconds_median'] / best['seconds_median']:.1f}× / "
+                f"{plain['seconds_median'] / best['seconds_median']:.1f}× faster | ≤ 2 s |"
+            )
         else:  # results written before the engines were compared
-            lines.append(f"| full test-set evaluation ({ev['images']} images, every metric), median of "
-                         f"{len(ev['seconds_all'])} | {ev['seconds_median']:.2f} s | - | - | ≤ 2 s |")
+            lines.append(
+                f"| full test-set evaluation ({ev['images']} images, every metric), median of "
+                f"{len(ev['seconds_all'])} | {ev['seconds_median']:.2f} s | - | - | ≤ 2 s |"
+            )
     if "app" in r:
         app = r["app"]
-        for key, label, target in (("home_first_render_s", "server answers → home page rendered (first visit)",
-                                    "≤ 3 s"),
-                                   ("home_render_s", "… later visits to the home page, median", "-"),
-                                   ("server_start_s", "process start → server answers (warm-up included)", "-"),
-                                   ("first_prediction_s", "first stroke on Draw → Prediction (after the home "
-                                    "visits)", "-"),
-                                   ("stroke_to_prediction_ms", "end of stroke → Prediction changes", "≤ 500 ms"),
-                                   ("peak_rss_mb", "peak memory of the app process, default model loaded", "-")):
+        for key, label, target in (
+            ("home_first_render_s", "server answers → home page rendered (first visit)", "≤ 3 s"),
+            ("home_render_s", "… later visits to the home page, median", "-"),
+            ("server_start_s", "process start → server answers (warm-up included)", "-"),
+            (
+                "first_prediction_s",
+                "first stroke on Draw → Prediction (after the home visits)",
+                "-",
+            ),
+            ("stroke_to_prediction_ms", "end of stroke → Prediction changes", "≤ 500 ms"),
+            ("peak_rss_mb", "peak memory of the app process, default model loaded", "-"),
+        ):
             if key in app:
                 value = app[key]
-                text = (f"{value['median']:.2f}" if isinstance(value, dict) else fmt(value, ".1f"))
+                text = f"{value['median']:.2f}" if isinstance(value, dict) else fmt(value, ".1f")
                 unit = " ms" if key.endswith("_ms") else " MB" if key.endswith("_mb") else " s"
                 lines.append(f"| {label} | {text}{unit} | - | - | {target} |")
         if app.get("stroke_misses"):
-            lines.append(f"| strokes not read as drawn (left out above) | {len(app['stroke_misses'])}: "
-                         f"{'; '.join(app['stroke_misses'])} | - | - | - |")
+            lines.append(
+                f"| strokes not read as drawn (left out above) | {len(app['stroke_misses'])}: "
+                f"{'; '.join(app['stroke_misses'])} | - | - | - |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated: {','.join(SECTIONS)}")
-    parser.add_argument("--seeds", action="store_true", help="also train the three seed MLPs (slow)")
-    parser.add_argument("--model", default=None, help="model for latency/eval/app (default: shipped)")
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma-separated: {','.join(SECTIONS)}"
+    )
+    parser.add_argument(
+        "--seeds", action="store_true", help="also train the three seed MLPs (slow)"
+    )
+    parser.add_argument(
+        "--model", default=None, help="model for latency/eval/app (default: shipped)"
+    )
     args = parser.parse_args(argv)
     sections = [s for s in args.only.split(",") if s]
     unknown = set(sections) - set(SECTIONS)
@@ -311,16 +396,23 @@ def main(argv=None) -> int:
 
     data = load_mnist(log=log)
     model_path = runs.resolve_model_path(args.model)
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-              "model": str(model_path.relative_to(ROOT)) if model_path.is_relative_to(ROOT) else str(model_path),
-              "results": {}}
+    report = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "model": str(model_path.relative_to(ROOT))
+        if model_path.is_relative_to(ROOT)
+        else str(model_path),
+        "results": {},
+    }
     previous = RESULTS / "latest.json"
     old = json.loads(previous.read_text()) if previous.is_file() else {}
     old_results = old.get("results", {})
     # Sections not re-run this time keep their last figures, and their own date in "dates".
     report["results"].update({k: v for k, v in old_results.items() if k not in sections})
-    report["dates"] = {**{k: v for k, v in old.get("dates", {}).items() if k not in sections},
-                       **{k: report["date"] for k in sections}}
+    report["dates"] = {
+        **{k: v for k, v in old.get("dates", {}).items() if k not in sections},
+        **{k: report["date"] for k in sections},
+    }
     loads = {k: v for k, v in old.get("load_averages", {}).items() if k not in sections}
     report["load_averages"], report["failed"] = loads, {}
 
@@ -345,8 +437,11 @@ def main(argv=None) -> int:
         if "train" in sections:
             measure("train", bench_time_to_accuracy, data, Path(tmp))
         if "best" in sections:
-            names = ["best-cnn"] + (["seed-mlp-128-64-16", "seed-mlp-100-sigmoid", "seed-mlp-dropout"]
-                                    if args.seeds else [])
+            names = ["best-cnn"] + (
+                ["seed-mlp-128-64-16", "seed-mlp-100-sigmoid", "seed-mlp-dropout"]
+                if args.seeds
+                else []
+            )
             kept = {k: v for k, v in old_results.get("best", {}).items() if k not in names}
             measure("best", lambda: {**bench_best_and_seeds(data, Path(tmp), names), **kept})
     if "latency" in sections:
@@ -355,6 +450,7 @@ def main(argv=None) -> int:
         measure("eval", bench_evaluation, data, model_path)
     if "app" in sections:
         from app_bench import bench_app  # noqa: E402  (benchmarks/app_bench.py: needs Chromium)
+
         measure("app", bench_app, ROOT, model_path=model_path)
     print(markdown(report))
     return 1 if report["failed"] else 0
@@ -367,6 +463,7 @@ def save(report: dict) -> None:
     report["load_average_at_end"] = os.getloadavg()[0]
     atomic.write_text(RESULTS / "latest.json", json.dumps(report, indent=2) + "\n")
     atomic.write_text(RESULTS / "latest.md", markdown(report))
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,8 +13,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from . import runs
 from .errors import StudioError
@@ -57,18 +57,22 @@ def _download_progress(bar: ProgressBar):
     def progress(done: int, total: int) -> None:
         mb = done / 1e6
         bar.show(done / total if total else 0.0, f"{mb:.1f} MB", force=done == total)
+
     return progress
 
 
 # --------------------------------------------------------------------------- commands
+
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     from .data import load_mnist
 
     bar = ProgressBar()
     data = load_mnist(progress=_download_progress(bar), log=_log)
-    print(f"MNIST ready: {len(data.x_train)} training and {len(data.x_test)} test images "
-          f"from {data.source}")
+    print(
+        f"MNIST ready: {len(data.x_train)} training and {len(data.x_test)} test images "
+        f"from {data.source}"
+    )
     return 0
 
 
@@ -76,9 +80,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .data import load_mnist
     from .training import TrainConfig, TrainingListener, train
 
-    config = TrainConfig(args.preset, epochs=args.epochs, batch_size=args.batch_size,
-                         learning_rate=args.lr, seed=args.seed, val_fraction=args.val_fraction,
-                         train_limit=args.train_limit, test_limit=args.test_limit)
+    config = TrainConfig(
+        args.preset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        train_limit=args.train_limit,
+        test_limit=args.test_limit,
+    )
     epochs = config.resolve()["epochs"]  # bad values are reported before loading anything
     if args.run_id is not None:
         runs.validate_run_id(args.run_id)
@@ -89,16 +100,25 @@ def cmd_train(args: argparse.Namespace) -> int:
             if args.quiet:
                 return
             eta = f", {p['eta_s']:.0f} s left" if p.get("eta_s") is not None else ""
-            bar.show(p["fraction"], f"epoch {p['epoch']}/{p['epochs']} batch {p['batch']}/"
-                     f"{p['batches']} loss {p['loss']:.4f} acc {p['accuracy']:.4f}{eta}")
+            bar.show(
+                p["fraction"],
+                f"epoch {p['epoch']}/{p['epochs']} batch {p['batch']}/"
+                f"{p['batches']} loss {p['loss']:.4f} acc {p['accuracy']:.4f}{eta}",
+            )
 
         def on_epoch(self, row):
-            val = "" if math.isnan(row["val_accuracy"]) else f", val_accuracy {row['val_accuracy']:.4f}"
+            val = (
+                ""
+                if math.isnan(row["val_accuracy"])
+                else f", val_accuracy {row['val_accuracy']:.4f}"
+            )
             if not args.quiet:
                 bar.show(row["epoch"] / epochs, force=True)
                 bar.done()
-            _log(f"epoch {row['epoch']}: loss {row['loss']:.4f}, accuracy {row['accuracy']:.4f}"
-                 f"{val} ({row['epoch_s']:.1f} s)")
+            _log(
+                f"epoch {row['epoch']}: loss {row['loss']:.4f}, accuracy {row['accuracy']:.4f}"
+                f"{val} ({row['epoch_s']:.1f} s)"
+            )
 
     stop_flag = {"stop": False}
 
@@ -108,8 +128,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     data = load_mnist(progress=_download_progress(ProgressBar()), log=_log)
-    run = train(config, listeners=[Terminal()], stop=lambda: stop_flag["stop"], data=data,
-                run_id=args.run_id, log=_log)
+    run = train(
+        config,
+        listeners=[Terminal()],
+        stop=lambda: stop_flag["stop"],
+        data=data,
+        run_id=args.run_id,
+        log=_log,
+    )
     print(run.path)
     return 0
 
@@ -118,10 +144,19 @@ def cmd_list(args: argparse.Namespace) -> int:
     all_runs = runs.list_runs()
     if args.json:
         for run in all_runs:
-            print(json.dumps({"run_id": run.id, "preset": run.preset, "status": run.status,
-                              "test_accuracy": run.test_accuracy,
-                              "train_seconds": run.meta.get("train_seconds"),
-                              "started_at": run.meta.get("started_at"), "error": run.error}))
+            print(
+                json.dumps(
+                    {
+                        "run_id": run.id,
+                        "preset": run.preset,
+                        "status": run.status,
+                        "test_accuracy": run.test_accuracy,
+                        "train_seconds": run.meta.get("train_seconds"),
+                        "started_at": run.meta.get("started_at"),
+                        "error": run.error,
+                    }
+                )
+            )
         return 0
     if not all_runs:
         print("No runs yet. Train one with: python -m mnist_core train --preset fast-cnn")
@@ -130,9 +165,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     for run in all_runs:
         acc = run.test_accuracy
         secs = run.meta.get("train_seconds")
-        print(f"{run.id:42} {run.preset:22} {run.status:12} "
-              f"{f'{acc:.2%}' if isinstance(acc, (int, float)) else '-':>8} "
-              f"{f'{secs:.1f}' if isinstance(secs, (int, float)) else '-':>8}")
+        print(
+            f"{run.id:42} {run.preset:22} {run.status:12} "
+            f"{f'{acc:.2%}' if isinstance(acc, (int, float)) else '-':>8} "
+            f"{f'{secs:.1f}' if isinstance(secs, (int, float)) else '-':>8}"
+        )
     return 0
 
 
@@ -148,19 +185,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(predictor.predict_batch(normalise(data.x_test)), data.y_test)
     seconds = time.perf_counter() - start
     if args.json:
-        print(json.dumps({"model": str(model_path), "seconds": round(seconds, 3), **result.to_dict()}))
+        print(
+            json.dumps({"model": str(model_path), "seconds": round(seconds, 3), **result.to_dict()})
+        )
         return 0
     print(f"Model: {model_path}")
-    print(f"Accuracy {result.accuracy:.4%}, macro F1 {result.macro_f1:.4f} "
-          f"on {result.n} test images ({seconds:.2f} s)")
+    print(
+        f"Accuracy {result.accuracy:.4%}, macro F1 {result.macro_f1:.4f} "
+        f"on {result.n} test images ({seconds:.2f} s)"
+    )
     print(result.per_class_table().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .errors import InputError
-    from .inference import Predictor, load_model, predict_image
     from .images import load_image
+    from .inference import Predictor, load_model, predict_image
 
     predictor = Predictor(load_model(runs.resolve_model_path(args.model)))
     failures = 0
@@ -171,13 +212,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
             failures += 1
             _log(f"{name}: {exc}")
             if args.json:
-                print(json.dumps({"file": name, "digit": None, "confidence": None, "error": str(exc)}))
+                print(
+                    json.dumps({"file": name, "digit": None, "confidence": None, "error": str(exc)})
+                )
             continue
         if args.json:
             probs = prediction.probabilities
-            print(json.dumps({"file": name, "digit": prediction.digit,
-                              "confidence": prediction.confidence,
-                              "probabilities": None if probs is None else [round(float(p), 6) for p in probs]}))
+            print(
+                json.dumps(
+                    {
+                        "file": name,
+                        "digit": prediction.digit,
+                        "confidence": prediction.confidence,
+                        "probabilities": None
+                        if probs is None
+                        else [round(float(p), 6) for p in probs],
+                    }
+                )
+            )
         elif prediction.digit is None:
             print(f"{name}: no digit found")
         else:
@@ -194,6 +246,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- parsing
+
 
 def build_parser() -> argparse.ArgumentParser:
     from .presets import PRESETS
@@ -240,7 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter off the terminal
+    os.environ.setdefault(
+        "TF_CPP_MIN_LOG_LEVEL", "3"
+    )  # keep TensorFlow's C++ chatter off the terminal
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed in one line
@@ -254,3 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
 
+
+def run() -> None:
+    """The `mnist-studio` console script (installed by `make`, or `pip install -e .`)."""
+    sys.exit(main())

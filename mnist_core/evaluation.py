@@ -90,21 +90,25 @@ class Evaluation:
 
     def per_class_table(self) -> pd.DataFrame:
         """One row per digit: digit (int64), precision, recall, f1 (float64), support (int64)."""
-        return pd.DataFrame({
-            "digit": np.arange(NUM_CLASSES, dtype=np.int64),
-            "precision": self.precision,
-            "recall": self.recall,
-            "f1": self.f1,
-            "support": self.support,
-        })
+        return pd.DataFrame(
+            {
+                "digit": np.arange(NUM_CLASSES, dtype=np.int64),
+                "precision": self.precision,
+                "recall": self.recall,
+                "f1": self.f1,
+                "support": self.support,
+            }
+        )
 
     def averages_table(self) -> pd.DataFrame:
         """Two rows, "macro avg" and "weighted avg": average (str), precision, recall, f1, support."""
-        return pd.DataFrame({
-            "average": ["macro avg", "weighted avg"],
-            **{m: [self.macro[m], self.weighted[m]] for m in METRICS},
-            "support": [self.n, self.n],
-        })
+        return pd.DataFrame(
+            {
+                "average": ["macro avg", "weighted avg"],
+                **{m: [self.macro[m], self.weighted[m]] for m in METRICS},
+                "support": [self.n, self.n],
+            }
+        )
 
     def metrics_csv(self) -> str:
         """The per-class table, both averages and the accuracy as CSV text for a download.
@@ -116,8 +120,15 @@ class Evaluation:
         per_class = self.per_class_table().rename(columns={"digit": "label"})
         per_class["label"] = per_class["label"].astype(str)
         averages = self.averages_table().rename(columns={"average": "label"})
-        accuracy = pd.DataFrame({"label": ["accuracy"], "precision": [np.nan], "recall": [np.nan],
-                                 "f1": [self.accuracy], "support": [self.n]})
+        accuracy = pd.DataFrame(
+            {
+                "label": ["accuracy"],
+                "precision": [np.nan],
+                "recall": [np.nan],
+                "f1": [self.accuracy],
+                "support": [self.n],
+            }
+        )
         table = pd.concat([per_class, averages, accuracy], ignore_index=True)
         buffer = io.StringIO()
         table.to_csv(buffer, index=False, float_format="%.6f", lineterminator="\n")
@@ -132,8 +143,13 @@ class Evaluation:
             "weighted_f1": float(self.weighted_f1),
             "misclassified_count": int(np.count_nonzero(self.y_true != self.y_pred)),
             "per_class": [
-                {"digit": int(d), "precision": float(self.precision[d]), "recall": float(self.recall[d]),
-                 "f1": float(self.f1[d]), "support": int(self.support[d])}
+                {
+                    "digit": int(d),
+                    "precision": float(self.precision[d]),
+                    "recall": float(self.recall[d]),
+                    "f1": float(self.f1[d]),
+                    "support": int(self.support[d]),
+                }
                 for d in range(NUM_CLASSES)
             ],
             "macro_avg": {m: float(self.macro[m]) for m in METRICS},
@@ -154,8 +170,9 @@ def evaluate(probabilities: np.ndarray, y_true: np.ndarray) -> Evaluation:
     confidence = probabilities[np.arange(n), y_pred]
 
     # Each (true, predicted) pair is one of 100 codes; counting codes fills the matrix at once.
-    confusion = np.bincount(NUM_CLASSES * y_true + y_pred,
-                            minlength=NUM_CLASSES * NUM_CLASSES).reshape(NUM_CLASSES, NUM_CLASSES)
+    confusion = np.bincount(
+        NUM_CLASSES * y_true + y_pred, minlength=NUM_CLASSES * NUM_CLASSES
+    ).reshape(NUM_CLASSES, NUM_CLASSES)
     tp = np.diag(confusion)
     support = confusion.sum(axis=1)
     predicted = confusion.sum(axis=0)
@@ -171,10 +188,18 @@ def evaluate(probabilities: np.ndarray, y_true: np.ndarray) -> Evaluation:
     weighted = {m: float(per_class[m] @ support / n) for m in METRICS}
 
     return Evaluation(
-        probabilities=_frozen(probabilities), y_true=_frozen(y_true), y_pred=_frozen(y_pred),
-        confidence=_frozen(confidence), confusion=_frozen(confusion),
-        precision=_frozen(precision), recall=_frozen(recall), f1=_frozen(f1), support=_frozen(support),
-        accuracy=float(tp.sum() / n), macro=macro, weighted=weighted,
+        probabilities=_frozen(probabilities),
+        y_true=_frozen(y_true),
+        y_pred=_frozen(y_pred),
+        confidence=_frozen(confidence),
+        confusion=_frozen(confusion),
+        precision=_frozen(precision),
+        recall=_frozen(recall),
+        f1=_frozen(f1),
+        support=_frozen(support),
+        accuracy=float(tp.sum() / n),
+        macro=macro,
+        weighted=weighted,
         _by_confidence=_frozen(np.argsort(-confidence, kind="stable").astype(np.int64)),
     )
 
@@ -184,11 +209,15 @@ def _validated(probabilities, y_true) -> tuple[np.ndarray, np.ndarray]:
     probabilities = np.asarray(probabilities)
     y_true = np.asarray(y_true)
     if probabilities.ndim != 2 or probabilities.shape[1] != NUM_CLASSES:
-        raise ValueError(f"probabilities must have shape (N, {NUM_CLASSES}), got {probabilities.shape}")
+        raise ValueError(
+            f"probabilities must have shape (N, {NUM_CLASSES}), got {probabilities.shape}"
+        )
     if y_true.ndim != 1:
         raise ValueError(f"y_true must have shape (N,), got {y_true.shape}")
     if probabilities.shape[0] != y_true.shape[0]:
-        raise ValueError(f"{probabilities.shape[0]} rows of probabilities but {y_true.shape[0]} labels")
+        raise ValueError(
+            f"{probabilities.shape[0]} rows of probabilities but {y_true.shape[0]} labels"
+        )
     if y_true.shape[0] == 0:
         raise ValueError("nothing to evaluate: no examples")
     dtype = probabilities.dtype

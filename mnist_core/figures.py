@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,12 +23,20 @@ from .data import enlarge
 
 NUM_CLASSES = 10
 TRAIN_COLOUR = "#1f77b4"  # blue: training series everywhere
-VAL_COLOUR = "#ff7f0e"    # orange: validation series everywhere
-ACCENT = "#d62728"        # red: the one bar or cell to look at
-MUTED = "#9aa5b1"         # grey: everything else
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy",
-                   "learning_rate", "elapsed_s", "epoch_s")
-CONFUSION_HEIGHT = 560    # px; the confusion matrix is drawn at a fixed size so markers fill cells
+VAL_COLOUR = "#ff7f0e"  # orange: validation series everywhere
+ACCENT = "#d62728"  # red: the one bar or cell to look at
+MUTED = "#9aa5b1"  # grey: everything else
+HISTORY_COLUMNS = (
+    "epoch",
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "learning_rate",
+    "elapsed_s",
+    "epoch_s",
+)
+CONFUSION_HEIGHT = 560  # px; the confusion matrix is drawn at a fixed size so markers fill cells
 # The right margin holds the colour bar (thickness 14 + tick labels + side title), so the
 # plot area is exactly a square of height - t - b pixels and ten markers fill it.
 CONFUSION_MARGIN = dict(l=70, r=110, t=50, b=70)
@@ -57,15 +65,20 @@ def history_frame(history: History) -> pd.DataFrame:
     Empty strings (a CSV without validation) and missing columns become NaN.
     """
     frame = pd.DataFrame(history if history is not None else [])
-    out = pd.DataFrame({
-        column: pd.to_numeric(frame[column], errors="coerce").astype("float64")
-        if column in frame else np.full(len(frame), np.nan)
-        for column in HISTORY_COLUMNS
-    })
+    out = pd.DataFrame(
+        {
+            column: pd.to_numeric(frame[column], errors="coerce").astype("float64")
+            if column in frame
+            else np.full(len(frame), np.nan)
+            for column in HISTORY_COLUMNS
+        }
+    )
     return out.dropna(subset=["epoch"]).sort_values("epoch", ignore_index=True)
 
 
-def learning_curves(history: History, title: str | None = None, live: Mapping | None = None) -> go.Figure:
+def learning_curves(
+    history: History, title: str | None = None, live: Mapping | None = None
+) -> go.Figure:
     """Loss (left) and accuracy (right) against epoch, training and validation lines.
 
     `live` is an optional partial-epoch point {"epoch": 1.37, "loss": ..., "accuracy": ...}
@@ -75,7 +88,9 @@ def learning_curves(history: History, title: str | None = None, live: Mapping | 
     frame = history_frame(history)
     train = frame[["epoch", "loss", "accuracy"]]
     if live is not None:
-        point = pd.DataFrame([{k: float(live.get(k, np.nan)) for k in ("epoch", "loss", "accuracy")}])
+        point = pd.DataFrame(
+            [{k: float(live.get(k, np.nan)) for k in ("epoch", "loss", "accuracy")}]
+        )
         train = pd.concat([train, point], ignore_index=True)
 
     # No subplot titles: the y-axis titles name the panels and the top edge is the legend's.
@@ -90,24 +105,40 @@ def learning_curves(history: History, title: str | None = None, live: Mapping | 
             values = data[prefix + metric]
             if values.isna().all():
                 continue  # no validation: leave the line out rather than draw an empty legend entry
-            fig.add_trace(go.Scatter(
-                x=data["epoch"], y=values, name=name, legendgroup=name, showlegend=col == 1,
-                mode="lines+markers", line=dict(color=colour, width=2), marker=dict(size=7),
-                hovertemplate=f"{name} {metric} %{{y:{'.2%' if metric == 'accuracy' else '.4f'}}}"
-                              "<br>epoch %{x:.2~f}<extra></extra>",
-            ), row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=data["epoch"],
+                    y=values,
+                    name=name,
+                    legendgroup=name,
+                    showlegend=col == 1,
+                    mode="lines+markers",
+                    line=dict(color=colour, width=2),
+                    marker=dict(size=7),
+                    hovertemplate=f"{name} {metric} %{{y:{'.2%' if metric == 'accuracy' else '.4f'}}}"
+                    "<br>epoch %{x:.2~f}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
 
     last_epoch = float(np.nanmax(train["epoch"].to_numpy()))
     fig.update_xaxes(title_text="epoch", rangemode="tozero", **_integer_ticks(last_epoch))
     fig.update_yaxes(title_text="loss", rangemode="tozero", row=1, col=1)
     # Autorange pads a single point far beyond 0..100%; accuracy never leaves [0, 1].
-    fig.update_yaxes(title_text="accuracy", tickformat=".0%", row=1, col=2,
-                     autorangeoptions=dict(minallowed=0.0, maxallowed=1.0))
+    fig.update_yaxes(
+        title_text="accuracy",
+        tickformat=".0%",
+        row=1,
+        col=2,
+        autorangeoptions=dict(minallowed=0.0, maxallowed=1.0),
+    )
     return fig
 
 
-def compare_curves(histories: Mapping[str, History], metric: str = "val_accuracy",
-                   title: str | None = None) -> go.Figure:
+def compare_curves(
+    histories: Mapping[str, History], metric: str = "val_accuracy", title: str | None = None
+) -> go.Figure:
     """One line per run of `metric` (a history column, e.g. "val_accuracy") against epoch.
 
     A run without that metric (e.g. trained without validation) keeps its legend entry,
@@ -126,21 +157,30 @@ def compare_curves(histories: Mapping[str, History], metric: str = "val_accuracy
         has_data = frame[metric].notna().any()
         if has_data:
             last_epoch = max(last_epoch, float(frame["epoch"].max()))
-        fig.add_trace(go.Scatter(
-            x=frame["epoch"], y=frame[metric], name=name if has_data else f"{name} (no data)",
-            mode="lines+markers", marker=dict(size=6),
-            # fullData.name, not an f-string: a run name could contain "%{" or "<".
-            hovertemplate=f"%{{fullData.name}}<br>epoch %{{x}}<br>{metric} "
-                          f"%{{y:{'.2%' if is_fraction else '.4g'}}}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=frame["epoch"],
+                y=frame[metric],
+                name=name if has_data else f"{name} (no data)",
+                mode="lines+markers",
+                marker=dict(size=6),
+                # fullData.name, not an f-string: a run name could contain "%{" or "<".
+                hovertemplate=f"%{{fullData.name}}<br>epoch %{{x}}<br>{metric} "
+                f"%{{y:{'.2%' if is_fraction else '.4g'}}}<extra></extra>",
+            )
+        )
     fig.update_xaxes(title_text="epoch", rangemode="tozero", **_integer_ticks(last_epoch))
     fig.update_yaxes(title_text=metric, tickformat=".1%" if is_fraction else None)
     return fig
 
 
-def confusion_matrix_figure(confusion: np.ndarray, normalise: bool = False,
-                            selected: tuple[int, int] | None = None,
-                            height: int = CONFUSION_HEIGHT, title: str | None = None) -> go.Figure:
+def confusion_matrix_figure(
+    confusion: np.ndarray,
+    normalise: bool = False,
+    selected: tuple[int, int] | None = None,
+    height: int = CONFUSION_HEIGHT,
+    title: str | None = None,
+) -> go.Figure:
     """The confusion matrix (rows = true digit, columns = predicted) as clickable square markers.
 
     Built from one go.Scatter because Streamlit reports clicks on scatter points, not on
@@ -163,45 +203,81 @@ def confusion_matrix_figure(confusion: np.ndarray, normalise: bool = False,
     value = share if normalise else count.astype(np.float64)
     top = max(float(value.max()), 1e-12)
     labels = [_percent(s) for s in share] if normalise else [str(c) for c in count]
-    hover = [f"true {t}, predicted {p}<br>count {c}<br>share {_percent(s)} of true {t}"
-             for t, p, c, s in zip(true, predicted, count, share)]
+    hover = [
+        f"true {t}, predicted {p}<br>count {c}<br>share {_percent(s)} of true {t}"
+        for t, p, c, s in zip(true, predicted, count, share)
+    ]
 
     side = height - CONFUSION_MARGIN["t"] - CONFUSION_MARGIN["b"]  # the square plot area, px
-    fig = go.Figure(go.Scatter(
-        x=predicted, y=true, mode="markers+text",
-        marker=dict(
-            symbol="square", size=side / NUM_CLASSES * 0.94,  # a thin gap between cells
-            color=value, colorscale="Blues", cmin=0, cmax=1 if normalise else top, showscale=True,
-            colorbar=dict(title=dict(text="share of row" if normalise else "count", side="right"),
-                          tickformat=".0%" if normalise else None, thickness=14, x=1.02, xpad=0),
-            line=dict(width=0),
-        ),
-        # Dark cells get white text; the threshold is where Blues turns mid-blue.
-        text=labels, textfont=dict(size=11, color=["white" if v / top > 0.55 else "#1f2d3d" for v in value]),
-        customdata=np.column_stack([true, predicted, count]).tolist(),  # plain ints for the page
-        hovertext=hover, hovertemplate="%{hovertext}<extra></extra>",
-        selectedpoints=None if selected is None else [selected[0] * NUM_CLASSES + selected[1]],
-        selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=0.35)),
-        showlegend=False,
-    ))
+    fig = go.Figure(
+        go.Scatter(
+            x=predicted,
+            y=true,
+            mode="markers+text",
+            marker=dict(
+                symbol="square",
+                size=side / NUM_CLASSES * 0.94,  # a thin gap between cells
+                color=value,
+                colorscale="Blues",
+                cmin=0,
+                cmax=1 if normalise else top,
+                showscale=True,
+                colorbar=dict(
+                    title=dict(text="share of row" if normalise else "count", side="right"),
+                    tickformat=".0%" if normalise else None,
+                    thickness=14,
+                    x=1.02,
+                    xpad=0,
+                ),
+                line=dict(width=0),
+            ),
+            # Dark cells get white text; the threshold is where Blues turns mid-blue.
+            text=labels,
+            textfont=dict(size=11, color=["white" if v / top > 0.55 else "#1f2d3d" for v in value]),
+            customdata=np.column_stack(
+                [true, predicted, count]
+            ).tolist(),  # plain ints for the page
+            hovertext=hover,
+            hovertemplate="%{hovertext}<extra></extra>",
+            selectedpoints=None if selected is None else [selected[0] * NUM_CLASSES + selected[1]],
+            selected=dict(marker=dict(opacity=1)),
+            unselected=dict(marker=dict(opacity=0.35)),
+            showlegend=False,
+        )
+    )
     styled(fig, title, height=height)
     # constrain="domain": if the area is ever not square, shrink it rather than pad the ranges.
-    axis = dict(tickmode="array", tickvals=list(range(NUM_CLASSES)), range=[-0.5, NUM_CLASSES - 0.5],
-                showgrid=False, zeroline=False, fixedrange=True, constrain="domain")
+    axis = dict(
+        tickmode="array",
+        tickvals=list(range(NUM_CLASSES)),
+        range=[-0.5, NUM_CLASSES - 0.5],
+        showgrid=False,
+        zeroline=False,
+        fixedrange=True,
+        constrain="domain",
+    )
     fig.update_layout(
         width=side + CONFUSION_MARGIN["l"] + CONFUSION_MARGIN["r"],
         margin=CONFUSION_MARGIN,
         xaxis=dict(axis, title_text="predicted digit", side="bottom"),
         # Reversed so digit 0 is the top row, as in a printed matrix; anchored for square cells.
-        yaxis=dict(axis, title_text="true digit", range=[NUM_CLASSES - 0.5, -0.5],
-                   scaleanchor="x", scaleratio=1),
-        clickmode="event+select", dragmode=False, hovermode="closest",
+        yaxis=dict(
+            axis,
+            title_text="true digit",
+            range=[NUM_CLASSES - 0.5, -0.5],
+            scaleanchor="x",
+            scaleratio=1,
+        ),
+        clickmode="event+select",
+        dragmode=False,
+        hovermode="closest",
     )
     return fig
 
 
-def probability_bars(probabilities: np.ndarray, highlight: int | None = None,
-                     title: str | None = None) -> go.Figure:
+def probability_bars(
+    probabilities: np.ndarray, highlight: int | None = None, title: str | None = None
+) -> go.Figure:
     """Ten bars, one per digit, of probabilities (10,) in [0, 1] shown as percent.
 
     `highlight` (default: the most probable digit) is drawn in the accent colour.
@@ -211,12 +287,16 @@ def probability_bars(probabilities: np.ndarray, highlight: int | None = None,
         raise ValueError(f"probabilities must have 10 values, got {probabilities.shape[0]}")
     if highlight is None:
         highlight = int(probabilities.argmax())
-    fig = go.Figure(go.Bar(
-        x=list(range(NUM_CLASSES)), y=probabilities,
-        marker_color=[ACCENT if d == highlight else MUTED for d in range(NUM_CLASSES)],
-        text=[f"{p:.0%}" if p >= 0.005 else "" for p in probabilities], textposition="outside",
-        hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=list(range(NUM_CLASSES)),
+            y=probabilities,
+            marker_color=[ACCENT if d == highlight else MUTED for d in range(NUM_CLASSES)],
+            text=[f"{p:.0%}" if p >= 0.005 else "" for p in probabilities],
+            textposition="outside",
+            hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
+        )
+    )
     styled(fig, title, height=260)
     fig.update_xaxes(title_text="digit", tickmode="array", tickvals=list(range(NUM_CLASSES)))
     # 1.15 leaves room above a 100% bar for its label.
@@ -224,8 +304,14 @@ def probability_bars(probabilities: np.ndarray, highlight: int | None = None,
     return fig
 
 
-def class_balance_svg(counts, second=None, names: tuple[str, str] = ("training", "test"),
-                      share: bool = False, width: int = 480, height: int = 250) -> str:
+def class_balance_svg(
+    counts,
+    second=None,
+    names: tuple[str, str] = ("training", "test"),
+    share: bool = False,
+    width: int = 480,
+    height: int = 250,
+) -> str:
     """Examples per digit as grouped bars, drawn as a small SVG (a string for `st.image`).
 
     `counts` (and optionally `second`): a dict digit -> n or 10 values. With `share`, each
@@ -251,24 +337,34 @@ def class_balance_svg(counts, second=None, names: tuple[str, str] = ("training",
     def label(v: float) -> str:
         return f"{v:.0%}" if share else f"{v:,.0f}"
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12" fill="#31333f">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12" fill="#31333f">'
+    ]
     for k in range(int(round(y_max / step)) + 1):
         v = k * step
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
-                     f'stroke="#e6e9ef"/><text x="{left - 6}" y="{y(v) + 4:.1f}" '
-                     f'text-anchor="end">{label(v)}</text>')
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+            f'stroke="#e6e9ef"/><text x="{left - 6}" y="{y(v) + 4:.1f}" '
+            f'text-anchor="end">{label(v)}</text>'
+        )
     for d in range(NUM_CLASSES):
         x0 = left + d * group + group * 0.1
         for i, (v, (_, _, colour)) in enumerate(zip(values, series)):
-            parts.append(f'<rect x="{x0 + i * bar:.1f}" y="{y(v[d]):.1f}" width="{bar - 1:.1f}" '
-                         f'height="{upper + plot_h - y(v[d]):.1f}" fill="{colour}"/>')
-        parts.append(f'<text x="{left + (d + 0.5) * group:.1f}" y="{height - 10}" '
-                     f'text-anchor="middle">{d}</text>')
+            parts.append(
+                f'<rect x="{x0 + i * bar:.1f}" y="{y(v[d]):.1f}" width="{bar - 1:.1f}" '
+                f'height="{upper + plot_h - y(v[d]):.1f}" fill="{colour}"/>'
+            )
+        parts.append(
+            f'<text x="{left + (d + 0.5) * group:.1f}" y="{height - 10}" '
+            f'text-anchor="middle">{d}</text>'
+        )
     for i, (name, _, colour) in enumerate(series):
         x = left + i * 90
-        parts.append(f'<rect x="{x}" y="6" width="12" height="12" fill="{colour}"/>'
-                     f'<text x="{x + 18}" y="16">{html.escape(name)}</text>')
+        parts.append(
+            f'<rect x="{x}" y="6" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{x + 18}" y="16">{html.escape(name)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -285,15 +381,16 @@ def image_row(images, scale: int = 3, gap: int = 4) -> np.ndarray:
     (or 0..255 when their maximum is above 1)."""
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 3 or len(images) == 0 or scale < 1 or gap < 0:
-        raise ValueError(f"expected images (N, H, W), scale >= 1, gap >= 0; got {images.shape}, "
-                         f"{scale}, {gap}")
+        raise ValueError(
+            f"expected images (N, H, W), scale >= 1, gap >= 0; got {images.shape}, {scale}, {gap}"
+        )
     if images.max() > 1:
         images = images / 255.0
     tiles = np.stack([enlarge(image, scale) for image in images])
     n, h, w = tiles.shape
     row = np.full((h, n * w + (n - 1) * gap), 255, dtype=np.uint8)
     for i, tile in enumerate(tiles):
-        row[:, i * (w + gap):i * (w + gap) + w] = tile
+        row[:, i * (w + gap) : i * (w + gap) + w] = tile
     return row
 
 
@@ -304,8 +401,9 @@ def digit_image(image: np.ndarray, title: str | None = None, size: int = 200) ->
         raise ValueError(f"image must be 2-D (28, 28), got shape {image.shape}")
     fig = px.imshow(image, color_continuous_scale="gray", zmin=0, zmax=_white(image))
     styled(fig, title, height=size)
-    fig.update_layout(width=size, coloraxis_showscale=False,
-                      margin=dict(l=0, r=0, t=30 if title else 0, b=0))
+    fig.update_layout(
+        width=size, coloraxis_showscale=False, margin=dict(l=0, r=0, t=30 if title else 0, b=0)
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_traces(hovertemplate="x %{x}, y %{y}: %{z:.2f}<extra></extra>")
@@ -314,8 +412,15 @@ def digit_image(image: np.ndarray, title: str | None = None, size: int = 200) ->
 
 def _note(fig: go.Figure, text: str) -> go.Figure:
     """`fig` with `text` in the middle of the paper, for figures with nothing to plot yet."""
-    fig.add_annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
-                       font=dict(size=16, color=MUTED))
+    fig.add_annotation(
+        text=text,
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+        showarrow=False,
+        font=dict(size=16, color=MUTED),
+    )
     return fig
 
 

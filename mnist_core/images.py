@@ -13,14 +13,14 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import IO, Union
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
 
-ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes]]
+ImageSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
 
 # 40 MP is a 7000x5700 photo, far more than a digit needs; Pillow's own limit (89 MP, then
 # an error at 179 MP) is global state we leave alone, so we check the size ourselves
@@ -32,6 +32,7 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- loading
+
 
 def load_image(source: ImageSource) -> Image.Image:
     """Open a picture from a path, bytes or a binary file-like (e.g. Streamlit's UploadedFile).
@@ -46,17 +47,22 @@ def load_image(source: ImageSource) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:  # Pillow's own limit, about 179 MP
-        raise InputError(f"{name} is too large: over {MAX_PIXELS // 1_000_000} megapixels.") from exc
+        raise InputError(
+            f"{name} is too large: over {MAX_PIXELS // 1_000_000} megapixels."
+        ) from exc
     except UnidentifiedImageError as exc:
-        raise InputError(f"{name} is not an image Pillow can read "
-                         "(PNG, JPEG, GIF, BMP, TIFF or WebP are).") from exc
+        raise InputError(
+            f"{name} is not an image Pillow can read (PNG, JPEG, GIF, BMP, TIFF or WebP are)."
+        ) from exc
     except Exception as exc:  # a damaged header can make any decoder plugin raise anything
         raise InputError(f"{name} could not be read as an image: {_one_line(exc)}") from exc
 
     width, height = image.size
     if width * height > MAX_PIXELS:
-        raise InputError(f"{name} is too large: {width}x{height} pixels "
-                         f"(the limit is {MAX_PIXELS // 1_000_000} megapixels).")
+        raise InputError(
+            f"{name} is too large: {width}x{height} pixels "
+            f"(the limit is {MAX_PIXELS // 1_000_000} megapixels)."
+        )
     if width == 0 or height == 0:
         raise InputError(f"{name} has no pixels ({width}x{height}).")
     try:
@@ -64,8 +70,9 @@ def load_image(source: ImageSource) -> Image.Image:
         image.load()
         return ImageOps.exif_transpose(image)
     except Exception as exc:  # truncated data, bad EXIF, decoder errors: all the user's file
-        raise InputError(f"{name} could not be decoded (damaged or truncated): "
-                         f"{_one_line(exc)}") from exc
+        raise InputError(
+            f"{name} could not be decoded (damaged or truncated): {_one_line(exc)}"
+        ) from exc
 
 
 def _read_source(source: ImageSource) -> tuple[bytes, str]:
@@ -98,6 +105,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------- grayscale
+
 
 def to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
     """Luminance of a picture as float32 (H, W) in [0, 1] (0 black, 1 white).
@@ -150,10 +158,13 @@ def normalise_mode(image: Image.Image) -> Image.Image:
 def _array_gray_alpha(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
-    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (2, 3, 4))) \
-            or 0 in array.shape:
-        raise InputError("Expected an image array of shape (H, W), (H, W, 3) or (H, W, 4), "
-                         f"got {array.shape}.")
+    if (
+        not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (2, 3, 4)))
+        or 0 in array.shape
+    ):
+        raise InputError(
+            f"Expected an image array of shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}."
+        )
     values = _unit_range(array)
     if values.ndim == 2:
         return values, None

@@ -44,6 +44,7 @@ _log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- loading
 
+
 def load_model(path: str | os.PathLike) -> keras.Model:
     """Load a model saved by Keras, in safe mode, and check it classifies 28x28 digits.
 
@@ -65,8 +66,10 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     except Exception as exc:  # Keras raises ValueError, KeyError, OSError, TypeError...
         text = " ".join(str(exc).split())
         if "Lambda" in text or "safe_mode" in text:
-            raise ModelError(f"Model file {name!r} is refused for safety: it contains a Lambda "
-                             "layer, whose Python code would run on loading.") from exc
+            raise ModelError(
+                f"Model file {name!r} is refused for safety: it contains a Lambda "
+                "layer, whose Python code would run on loading."
+            ) from exc
         raise ModelError(f"Model file {name!r} cannot be loaded: {_shorten(text)}") from exc
     _check_shapes(model, name)
     return model
@@ -80,14 +83,20 @@ def _check_shapes(model: keras.Model, name: str) -> None:
     except (AttributeError, TypeError, IndexError, ValueError) as exc:
         raise ModelError(f"Model {name!r} has no defined input and output shape.") from exc
     if len(inputs) != 1 or len(outputs) != 1:
-        raise ModelError(f"Model {name!r} must have one input and one output, "
-                         f"has {len(inputs)} and {len(outputs)}.")
+        raise ModelError(
+            f"Model {name!r} must have one input and one output, "
+            f"has {len(inputs)} and {len(outputs)}."
+        )
     if _input_form(in_shape) is None:
-        raise ModelError(f"Model {name!r} takes input {_shape(in_shape)}, "
-                         "but a 28x28 digit model needs (None, 28, 28, 1).")
+        raise ModelError(
+            f"Model {name!r} takes input {_shape(in_shape)}, "
+            "but a 28x28 digit model needs (None, 28, 28, 1)."
+        )
     if out_shape != (NUM_CLASSES,):
-        raise ModelError(f"Model {name!r} outputs {_shape(out_shape)}, "
-                         f"but a digit classifier needs (None, {NUM_CLASSES}).")
+        raise ModelError(
+            f"Model {name!r} outputs {_shape(out_shape)}, "
+            f"but a digit classifier needs (None, {NUM_CLASSES})."
+        )
 
 
 def _input_form(in_shape: tuple) -> tuple[int, ...] | None:
@@ -103,7 +112,7 @@ def _shape(shape: tuple) -> str:
 
 
 def _shorten(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------- predicting
@@ -152,14 +161,18 @@ class Predictor:
             except Exception as exc:  # converter and interpreter raise anything
                 reason = _shorten(" ".join(str(exc).split()))
                 if engine == "tflite":
-                    raise ModelError(f"Model {model.name!r} cannot run on TensorFlow Lite: {reason}") from exc
+                    raise ModelError(
+                        f"Model {model.name!r} cannot run on TensorFlow Lite: {reason}"
+                    ) from exc
                 self.fallback_reason = f"{type(exc).__name__}: {reason}"
-                _log.warning("Model %r runs on TensorFlow, not TFLite: %s", model.name, self.fallback_reason)
+                _log.warning(
+                    "Model %r runs on TensorFlow, not TFLite: %s", model.name, self.fallback_reason
+                )
         self._backend = backend or _GraphBackend(model, self._model_shape)
         self.engine = self._backend.name
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike, engine: str = "auto") -> "Predictor":
+    def from_path(cls, path: str | os.PathLike, engine: str = "auto") -> Predictor:
         """`Predictor(load_model(path), engine)`; raises ModelError like `load_model`."""
         return cls(load_model(path), engine)
 
@@ -177,7 +190,7 @@ class Predictor:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         out = np.empty((len(x), NUM_CLASSES), dtype=np.float32)
         for start in range(0, len(x), batch_size):
-            out[start:start + batch_size] = self._backend.batch(x[start:start + batch_size])
+            out[start : start + batch_size] = self._backend.batch(x[start : start + batch_size])
         return _as_probabilities(out, self.output_kind)
 
     def predict_one(self, x28: np.ndarray) -> np.ndarray:
@@ -194,9 +207,17 @@ class Predictor:
         its own Activation or Softmax layer, or in a custom one; the outputs tell for all.
         """
         rng = np.random.default_rng(0)
-        probes = np.stack([np.zeros(IMAGE_SHAPE), np.ones(IMAGE_SHAPE),
-                           rng.random(IMAGE_SHAPE), rng.random(IMAGE_SHAPE) ** 4]).astype(np.float32)
-        y = np.asarray(self.model(probes.reshape(self._model_shape), training=False), dtype=np.float64)
+        probes = np.stack(
+            [
+                np.zeros(IMAGE_SHAPE),
+                np.ones(IMAGE_SHAPE),
+                rng.random(IMAGE_SHAPE),
+                rng.random(IMAGE_SHAPE) ** 4,
+            ]
+        ).astype(np.float32)
+        y = np.asarray(
+            self.model(probes.reshape(self._model_shape), training=False), dtype=np.float64
+        )
         if (y < -1e-6).any() or (y > 1 + 1e-6).any():
             return "logits"
         if np.allclose(y.sum(axis=1), 1.0, atol=1e-3):
@@ -280,7 +301,9 @@ class _Interpreter:
                 self._interpreter.resize_tensor_input(self._input["index"], x.shape)
                 self._interpreter.allocate_tensors()
                 self._shape = x.shape
-            self._interpreter.set_tensor(self._input["index"], np.ascontiguousarray(x, self._input["dtype"]))
+            self._interpreter.set_tensor(
+                self._input["index"], np.ascontiguousarray(x, self._input["dtype"])
+            )
             self._interpreter.invoke()
             return self._interpreter.get_tensor(self._output).astype(np.float32, copy=False)
 
@@ -298,14 +321,15 @@ def _to_tflite(model: keras.Model) -> bytes:
 
 # --------------------------------------------------------------------------- one picture
 
+
 @dataclass(eq=False)  # == on numpy fields would be ambiguous; compare fields instead
 class Prediction:
     """What the model made of one picture; all fields None when no digit was found."""
 
-    digit: int | None                  # the most probable class, 0..9
-    confidence: float | None           # its probability, 0..1
-    probabilities: np.ndarray | None   # float32 (10,), sums to 1
-    input_image: np.ndarray | None     # float32 (28, 28) in [0, 1]: what the model saw
+    digit: int | None  # the most probable class, 0..9
+    confidence: float | None  # its probability, 0..1
+    probabilities: np.ndarray | None  # float32 (10,), sums to 1
+    input_image: np.ndarray | None  # float32 (28, 28) in [0, 1]: what the model saw
 
     @property
     def found(self) -> bool:

@@ -40,12 +40,12 @@ STARTUP_GRACE_S = 300
 class Job:
     run_id: str
     config: TrainConfig
-    owner: str = ""                  # who asked (a session id), so a page can say "your job"
-    state: str = "queued"            # queued, running, finished, cancelled
+    owner: str = ""  # who asked (a session id), so a page can say "your job"
+    state: str = "queued"  # queued, running, finished, cancelled
     submitted_at: float = field(default_factory=time.time)
     returncode: int | None = None
-    error: str | None = None         # the worker's last words when it failed before writing run.json
-    stop_requested: bool = False     # stop() was called while it ran
+    error: str | None = None  # the worker's last words when it failed before writing run.json
+    stop_requested: bool = False  # stop() was called while it ran
     process: subprocess.Popen | None = field(default=None, repr=False)
 
 
@@ -59,8 +59,12 @@ class QueueState:
 class TrainingQueue:
     """Thread-safe; create one per server process (the app keeps it in `st.cache_resource`)."""
 
-    def __init__(self, models_dir: Path | None = None, poll_interval: float = 0.5,
-                 python: str = sys.executable):
+    def __init__(
+        self,
+        models_dir: Path | None = None,
+        poll_interval: float = 0.5,
+        python: str = sys.executable,
+    ):
         self.models_dir = Path(models_dir or paths.models_dir())
         self.poll_interval, self.python = poll_interval, python
         self._lock = threading.RLock()
@@ -154,7 +158,9 @@ class TrainingQueue:
                 if job.stop_requested:  # stopped while starting up: nothing was trained
                     job.state = "cancelled"
                 else:
-                    job.error = self._last_log_line(job) or f"worker exited with code {job.returncode}"
+                    job.error = (
+                        self._last_log_line(job) or f"worker exited with code {job.returncode}"
+                    )
             self._finished[job.run_id] = job
             self._running = None
             self._marker(job.run_id).unlink(missing_ok=True)
@@ -167,7 +173,9 @@ class TrainingQueue:
     def _find_external(self) -> str | None:
         """A training alive but not ours (CLI, earlier server): a run directory saying "running",
         or the marker of a worker an earlier server started that is still loading."""
-        running = next((r.id for r in runs.list_runs(self.models_dir) if r.status == "running"), None)
+        running = next(
+            (r.id for r in runs.list_runs(self.models_dir) if r.status == "running"), None
+        )
         if running is not None:
             return running
         for marker in (self.models_dir / LOG_DIR_NAME).glob("*.worker"):
@@ -177,8 +185,12 @@ class TrainingQueue:
                 worker = json.loads(marker.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            if young and not (self.models_dir / run_id).exists() and isinstance(worker, dict) \
-                    and runs.process_alive(worker.get("pid"), worker.get("host")):
+            if (
+                young
+                and not (self.models_dir / run_id).exists()
+                and isinstance(worker, dict)
+                and runs.process_alive(worker.get("pid"), worker.get("host"))
+            ):
                 return run_id
         return None
 
@@ -187,11 +199,27 @@ class TrainingQueue:
 
     def _start(self, job: Job) -> None:
         c = job.config
-        args = [self.python, "-m", "mnist_core", "train", "--preset", c.preset, "--seed", str(c.seed),
-                "--run-id", job.run_id, "--quiet"]
-        for flag, value in (("--epochs", c.epochs), ("--batch-size", c.batch_size),
-                            ("--lr", c.learning_rate), ("--val-fraction", c.val_fraction),
-                            ("--train-limit", c.train_limit), ("--test-limit", c.test_limit)):
+        args = [
+            self.python,
+            "-m",
+            "mnist_core",
+            "train",
+            "--preset",
+            c.preset,
+            "--seed",
+            str(c.seed),
+            "--run-id",
+            job.run_id,
+            "--quiet",
+        ]
+        for flag, value in (
+            ("--epochs", c.epochs),
+            ("--batch-size", c.batch_size),
+            ("--lr", c.learning_rate),
+            ("--val-fraction", c.val_fraction),
+            ("--train-limit", c.train_limit),
+            ("--test-limit", c.test_limit),
+        ):
             if value is not None:
                 args += [flag, repr(value)]
         log_dir = self.models_dir / LOG_DIR_NAME
@@ -199,16 +227,28 @@ class TrainingQueue:
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
             with open(log_dir / f"{job.run_id}.log", "wb") as log:
-                job.process = subprocess.Popen(args, cwd=paths.PROJECT_ROOT, env=env, stdout=log,
-                                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                               start_new_session=True)  # survives the server's signals
-        except OSError as exc:  # a full disk or a read-only models folder: the job fails, the queue goes on
-            job.state, job.error = "finished", f"Could not start the training: {exc.strerror or exc}"
+                job.process = subprocess.Popen(
+                    args,
+                    cwd=paths.PROJECT_ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )  # survives the server's signals
+        except (
+            OSError
+        ) as exc:  # a full disk or a read-only models folder: the job fails, the queue goes on
+            job.state, job.error = (
+                "finished",
+                f"Could not start the training: {exc.strerror or exc}",
+            )
             self._finished[job.run_id] = job
             return
         try:
-            atomic.write_json(self._marker(job.run_id), {"pid": job.process.pid,
-                                                         "host": socket.gethostname()})
+            atomic.write_json(
+                self._marker(job.run_id), {"pid": job.process.pid, "host": socket.gethostname()}
+            )
         except OSError:
             pass  # only a restarted server's view of the worker's first seconds needs it
         job.state = "running"
@@ -220,7 +260,9 @@ class TrainingQueue:
 
     def _last_log_line(self, job: Job) -> str | None:
         try:
-            text = (self.models_dir / LOG_DIR_NAME / f"{job.run_id}.log").read_text(errors="replace")
+            text = (self.models_dir / LOG_DIR_NAME / f"{job.run_id}.log").read_text(
+                errors="replace"
+            )
         except OSError:
             return None
         lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]

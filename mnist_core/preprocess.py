@@ -23,7 +23,14 @@ from PIL import Image
 
 from .images import ImageSource, load_image, normalise_mode, to_grayscale
 
-__all__ = ["NO_DIGIT_MESSAGE", "ImageSource", "load_image", "stroke_width", "to_grayscale", "to_mnist"]
+__all__ = [
+    "NO_DIGIT_MESSAGE",
+    "ImageSource",
+    "load_image",
+    "stroke_width",
+    "to_grayscale",
+    "to_mnist",
+]
 
 NO_DIGIT_MESSAGE = "No digit found: the image looks empty."
 
@@ -32,16 +39,16 @@ NO_DIGIT_MESSAGE = "No digit found: the image looks empty."
 WORK_PIXELS = 4_000_000
 
 MNIST_SIZE = 28
-DIGIT_BOX = 20          # longer side of the ink's bounding box in MNIST, in pixels
-MNIST_CENTRE = 14.0     # centre of mass (row and column) of MNIST digits, pixel-index units
+DIGIT_BOX = 20  # longer side of the ink's bounding box in MNIST, in pixels
+MNIST_CENTRE = 14.0  # centre of mass (row and column) of MNIST digits, pixel-index units
 
 # Stroke width, in pixels of the 20 px box (see `stroke_width`). Outside STROKE_BAND a
 # digit is re-stroked to the nearest end of STROKE_TARGET: MNIST's widths run from 1.9 to
 # 3.6 px, and a digit drawn with a 1 px pen on a big canvas or a marker reads badly.
 STROKE_BAND = (1.8, 3.5)
 STROKE_TARGET = (2.2, 3.0)
-WORK_SIDE = 80          # re-stroking resolution, 4x the 20 px box
-MAX_RESTROKE = 12       # at most 3 px of width changed on each side, in 20 px-box pixels
+WORK_SIDE = 80  # re-stroking resolution, 4x the 20 px box
+MAX_RESTROKE = 12  # at most 3 px of width changed on each side, in 20 px-box pixels
 THICKEN_ROUNDS = 3
 
 # Ink detection. Ink is "brighter than the background by more than the noise floor" after
@@ -49,11 +56,12 @@ THICKEN_ROUNDS = 3
 # paper texture stay below it) and grows with the background's own noise, measured on the
 # border with a median absolute deviation so that strokes touching the border don't count.
 MIN_NOISE_FLOOR = 0.1
-NOISE_SIGMAS = 5.0      # a 5-sigma floor: about one false ink pixel in 3 million
+NOISE_SIGMAS = 5.0  # a 5-sigma floor: about one false ink pixel in 3 million
 BORDER_FRACTION = 0.02  # border ring width, as a fraction of the shorter side (>= 1 px)
 
 
 # --------------------------------------------------------------------------- MNIST form
+
 
 def to_mnist(image: Image.Image | np.ndarray | ImageSource) -> np.ndarray | None:
     """The digit in `image` the way MNIST shows digits, or None when there is no ink.
@@ -95,8 +103,14 @@ def _ink(gray: np.ndarray) -> np.ndarray | None:
 
     The array returned covers the ink's box before lone specks were dropped: `_crop` it."""
     width = max(1, round(BORDER_FRACTION * min(gray.shape)))
-    border = np.concatenate([gray[:width].ravel(), gray[-width:].ravel(),
-                             gray[:, :width].ravel(), gray[:, -width:].ravel()])
+    border = np.concatenate(
+        [
+            gray[:width].ravel(),
+            gray[-width:].ravel(),
+            gray[:, :width].ravel(),
+            gray[:, -width:].ravel(),
+        ]
+    )
     background = float(np.median(border))
     # A clearly light or dark border decides; a mid-grey one leaves it to whichever side
     # the picture strays further from it (dark ink or light ink on grey).
@@ -144,8 +158,8 @@ def _isolated(mask: np.ndarray) -> np.ndarray:
     # The 3x3 neighbourhood sums, as a sum over 3 rows of sums over 3 columns.
     padded = np.pad(mask, 1).view(np.uint8)
     h, w = mask.shape
-    rows = padded[:, :w] + padded[:, 1:w + 1] + padded[:, 2:]
-    box = rows[:h] + rows[1:h + 1] + rows[2:]
+    rows = padded[:, :w] + padded[:, 1 : w + 1] + padded[:, 2:]
+    box = rows[:h] + rows[1 : h + 1] + rows[2:]
     return mask & (box == 1)  # the pixel itself is the only one set
 
 
@@ -237,7 +251,7 @@ def _morph_step(image: np.ndarray, op, diagonal: bool) -> np.ndarray:
     if diagonal:
         shifts += [(0, 0), (0, 2), (2, 0), (2, 2)]
     for dy, dx in shifts:
-        op(out, p[dy:dy + h, dx:dx + w], out=out)
+        op(out, p[dy : dy + h, dx : dx + w], out=out)
     return out
 
 
@@ -255,5 +269,5 @@ def _centre(digit: np.ndarray) -> np.ndarray:
     out = np.zeros((MNIST_SIZE, MNIST_SIZE), dtype=np.float32)
     r0, r1 = max(0, top), min(MNIST_SIZE, top + h)
     c0, c1 = max(0, left), min(MNIST_SIZE, left + w)
-    out[r0:r1, c0:c1] = digit[r0 - top:r1 - top, c0 - left:c1 - left]
+    out[r0:r1, c0:c1] = digit[r0 - top : r1 - top, c0 - left : c1 - left]
     return out

@@ -8,8 +8,9 @@ menus) does not pay for importing TensorFlow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .errors import InputError
 
@@ -17,18 +18,18 @@ from .errors import InputError
 @dataclass(frozen=True)
 class Preset:
     name: str
-    description: str            # one line, shown in the app
-    build: Callable[[], Any]    # () -> an uncompiled keras.Model
+    description: str  # one line, shown in the app
+    build: Callable[[], Any]  # () -> an uncompiled keras.Model
     epochs: int
     batch_size: int
     learning_rate: float
-    optimizer: str = "adam"     # "adam" (Keras defaults) or "adam-fast" (β1 0.7, β2 0.9)
+    optimizer: str = "adam"  # "adam" (Keras defaults) or "adam-fast" (β1 0.7, β2 0.9)
     schedule: str = "constant"  # "constant" or "warmup-cosine" (linear warm-up, cosine decay to 0)
     warmup_fraction: float = 0.0  # share of all steps spent warming up (warmup-cosine only)
-    augment: bool = False       # random shifts, rotations and zoom on the training images
-    val_fraction: float = 0.1   # share of the 60,000 training images held out for validation
+    augment: bool = False  # random shifts, rotations and zoom on the training images
+    val_fraction: float = 0.1  # share of the 60,000 training images held out for validation
     reported_accuracy: float | None = None  # test accuracy the preset's source reported
-    source: str = ""            # where the architecture comes from
+    source: str = ""  # where the architecture comes from
 
 
 # --------------------------------------------------------------------------- factories
@@ -43,6 +44,7 @@ BN_MOMENTUM = 0.9
 
 def _input():
     import keras
+
     return keras.Input(shape=(28, 28, 1), name="image")
 
 
@@ -102,8 +104,8 @@ def build_fast_cnn():
 
     inputs = _input()
     x = layers.Conv2D(16, 5, strides=2, activation="relu")(inputs)  # 12x12x16
-    x = layers.Conv2D(48, 3, activation="relu")(x)                 # 10x10x48
-    x = layers.MaxPooling2D(2)(x)                                  # 5x5x48
+    x = layers.Conv2D(48, 3, activation="relu")(x)  # 10x10x48
+    x = layers.MaxPooling2D(2)(x)  # 5x5x48
     x = layers.Flatten()(x)
     x = layers.Dense(256, activation="relu")(x)
     outputs = layers.Dense(10, activation="softmax")(x)
@@ -123,12 +125,12 @@ def build_best_cnn():
         return layers.Activation("relu")(x)
 
     inputs = _input()
-    x = conv_bn(inputs, 32, 5, padding="valid")            # 24x24
-    x = conv_bn(x, 32, 3, strides=2)                       # 12x12, learned downsampling
+    x = conv_bn(inputs, 32, 5, padding="valid")  # 24x24
+    x = conv_bn(x, 32, 3, strides=2)  # 12x12, learned downsampling
     x = layers.Dropout(0.25)(x)
-    x = conv_bn(x, 64, 3, padding="valid")                 # 10x10
-    x = conv_bn(x, 64, 3, padding="valid")                 # 8x8
-    x = conv_bn(x, 64, 3, strides=2)                       # 4x4
+    x = conv_bn(x, 64, 3, padding="valid")  # 10x10
+    x = conv_bn(x, 64, 3, padding="valid")  # 8x8
+    x = conv_bn(x, 64, 3, strides=2)  # 4x4
     x = layers.Dropout(0.25)(x)
     x = layers.Flatten()(x)
     x = layers.Dense(128, use_bias=False)(x)
@@ -141,28 +143,79 @@ def build_best_cnn():
 
 # --------------------------------------------------------------------------- the registry
 
-PRESETS: dict[str, Preset] = {p.name: p for p in [
-    Preset("seed-mlp-100-sigmoid", "Seed project MLP: 784-100 ReLU, 10 sigmoid outputs; Adam, 10 epochs.",
-           build_seed_mlp_100_sigmoid, epochs=10, batch_size=32, learning_rate=1e-3,
-           source="seed project"),
-    Preset("seed-mlp-128-64-16", "Seed project MLP: 784-128-64-16 ReLU, softmax; Adam, batch 1000, "
-           "100 epochs (reported 97.67%).", build_seed_mlp_128_64_16, epochs=100, batch_size=1000,
-           learning_rate=1e-3, reported_accuracy=0.9767, source="seed project"),
-    Preset("seed-mlp-dropout", "Keras beginner MLP: Dense 128 ReLU, dropout 0.2, Dense 10; Adam, 5 epochs.",
-           build_seed_mlp_dropout, epochs=5, batch_size=32, learning_rate=1e-3,
-           source="TensorFlow beginner quickstart"),
-    Preset("keras-convnet", "Keras example convnet: conv 32, conv 64, dropout 0.5; batch 128, 15 epochs "
-           "(reported 99.22%). The baseline.", build_keras_convnet, epochs=15, batch_size=128,
-           learning_rate=1e-3, reported_accuracy=0.9922, source="keras-io examples/vision/mnist_convnet.py"),
-    Preset("fast-cnn", "Small CNN tuned for wall-clock time (strided 5x5 conv 16, conv 48, dense 256): "
-           "99.01-99.06% test accuracy in one epoch (3 seeds).",
-           build_fast_cnn, epochs=1, batch_size=256, learning_rate=1e-2, optimizer="adam-fast",
-           schedule="warmup-cosine", warmup_fraction=0.2, val_fraction=0.0, source="MNIST Studio"),
-    Preset("best-cnn", "Batch-normalised CNN, trained on shifted, rotated and zoomed digits with a "
-           "warm-up + cosine schedule, 12 epochs: 99.60% test accuracy in 566 s on 2 cores (seed 42).", build_best_cnn, epochs=12, batch_size=128,
-           learning_rate=3e-3, schedule="warmup-cosine", warmup_fraction=0.05, augment=True,
-           val_fraction=0.05, source="MNIST Studio"),
-]}
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset(
+            "seed-mlp-100-sigmoid",
+            "Seed project MLP: 784-100 ReLU, 10 sigmoid outputs; Adam, 10 epochs.",
+            build_seed_mlp_100_sigmoid,
+            epochs=10,
+            batch_size=32,
+            learning_rate=1e-3,
+            source="seed project",
+        ),
+        Preset(
+            "seed-mlp-128-64-16",
+            "Seed project MLP: 784-128-64-16 ReLU, softmax; Adam, batch 1000, "
+            "100 epochs (reported 97.67%).",
+            build_seed_mlp_128_64_16,
+            epochs=100,
+            batch_size=1000,
+            learning_rate=1e-3,
+            reported_accuracy=0.9767,
+            source="seed project",
+        ),
+        Preset(
+            "seed-mlp-dropout",
+            "Keras beginner MLP: Dense 128 ReLU, dropout 0.2, Dense 10; Adam, 5 epochs.",
+            build_seed_mlp_dropout,
+            epochs=5,
+            batch_size=32,
+            learning_rate=1e-3,
+            source="TensorFlow beginner quickstart",
+        ),
+        Preset(
+            "keras-convnet",
+            "Keras example convnet: conv 32, conv 64, dropout 0.5; batch 128, 15 epochs "
+            "(reported 99.22%). The baseline.",
+            build_keras_convnet,
+            epochs=15,
+            batch_size=128,
+            learning_rate=1e-3,
+            reported_accuracy=0.9922,
+            source="keras-io examples/vision/mnist_convnet.py",
+        ),
+        Preset(
+            "fast-cnn",
+            "Small CNN tuned for wall-clock time (strided 5x5 conv 16, conv 48, dense 256): "
+            "99.01-99.06% test accuracy in one epoch (3 seeds).",
+            build_fast_cnn,
+            epochs=1,
+            batch_size=256,
+            learning_rate=1e-2,
+            optimizer="adam-fast",
+            schedule="warmup-cosine",
+            warmup_fraction=0.2,
+            val_fraction=0.0,
+            source="MNIST Studio",
+        ),
+        Preset(
+            "best-cnn",
+            "Batch-normalised CNN, trained on shifted, rotated and zoomed digits with a "
+            "warm-up + cosine schedule, 12 epochs: 99.60% test accuracy in 566 s on 2 cores (seed 42).",
+            build_best_cnn,
+            epochs=12,
+            batch_size=128,
+            learning_rate=3e-3,
+            schedule="warmup-cosine",
+            warmup_fraction=0.05,
+            augment=True,
+            val_fraction=0.05,
+            source="MNIST Studio",
+        ),
+    ]
+}
 
 
 def get_preset(name: str) -> Preset:

@@ -24,7 +24,7 @@ import shutil
 import socket
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +33,21 @@ from .errors import InputError, ModelError
 
 DEFAULT_RUN_ID = "default"  # the shipped model: models/default/
 STATUSES = ("running", "completed", "stopped", "failed", "interrupted")
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy",
-                   "learning_rate", "elapsed_s", "epoch_s")
+HISTORY_COLUMNS = (
+    "epoch",
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "learning_rate",
+    "elapsed_s",
+    "epoch_s",
+)
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def validate_run_id(run_id: str) -> str:
@@ -51,7 +59,7 @@ def validate_run_id(run_id: str) -> str:
 
 def new_run_id(preset: str) -> str:
     """A sortable, unique id such as `20261121-103000-fast-cnn-3f2a`."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{preset}-{secrets.token_hex(2)}"
 
 
@@ -125,6 +133,7 @@ def process_alive(pid: Any, host: Any) -> bool:
 
 # --------------------------------------------------------------------------- reading
 
+
 def read_run(path: Path) -> Run:
     """Parse `path/run.json`; a missing or invalid file gives a Run with `error` set."""
     path = Path(path)
@@ -144,8 +153,11 @@ def list_runs(models_dir: Path | None = None) -> list[Run]:
     root = Path(models_dir or paths.models_dir())
     if not root.is_dir():
         return []
-    runs = [read_run(p) for p in root.iterdir()
-            if p.is_dir() and not p.name.startswith(".") and _RUN_ID.match(p.name)]
+    runs = [
+        read_run(p)
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and _RUN_ID.match(p.name)
+    ]
     runs.sort(key=lambda r: (r.meta.get("started_at", ""), r.id), reverse=True)
     return [r for r in runs if r.is_default] + [r for r in runs if not r.is_default]
 
@@ -212,6 +224,7 @@ def read_progress(path: Path) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- writing
 
+
 def write_meta(path: Path, meta: dict[str, Any]) -> None:
     atomic.write_json(Path(path) / "run.json", meta)
 
@@ -223,12 +236,17 @@ def update_meta(run: Run, **changes: Any) -> None:
 
 def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore",
-                            lineterminator="\n")
+    writer = csv.DictWriter(
+        buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n"
+    )
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
-                         for k, v in row.items()})
+        writer.writerow(
+            {
+                k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+                for k, v in row.items()
+            }
+        )
     atomic.write_text(Path(path) / "history.csv", buffer.getvalue())
 
 
@@ -236,8 +254,9 @@ def write_progress(path: Path, progress: dict[str, Any]) -> None:
     atomic.write_json(Path(path) / "progress.json", progress)
 
 
-def create_run(preset: str, meta: dict[str, Any], models_dir: Path | None = None,
-               run_id: str | None = None) -> Run:
+def create_run(
+    preset: str, meta: dict[str, Any], models_dir: Path | None = None, run_id: str | None = None
+) -> Run:
     """Make a new run directory with its first run.json (status "running")."""
     root = Path(models_dir or paths.models_dir())
     run_id = validate_run_id(run_id or new_run_id(preset))
@@ -248,9 +267,18 @@ def create_run(preset: str, meta: dict[str, Any], models_dir: Path | None = None
         raise InputError(f"A run called {run_id!r} already exists") from None
     except OSError as exc:
         raise ModelError(f"Cannot create the run directory {path}: {exc.strerror or exc}") from None
-    run = Run(path, {"run_id": run_id, "preset": preset, "status": "running",
-                     "pid": os.getpid(), "host": socket.gethostname(),
-                     "started_at": now_iso(), **meta})
+    run = Run(
+        path,
+        {
+            "run_id": run_id,
+            "preset": preset,
+            "status": "running",
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": now_iso(),
+            **meta,
+        },
+    )
     write_meta(path, run.meta)
     return run
 
@@ -281,7 +309,9 @@ def delete_run(run_id: str, models_dir: Path | None = None) -> None:
 STALE_TEMP_S = 3600
 
 
-def remove_stale_temp_files(models_dir: Path | None = None, older_than_s: float = STALE_TEMP_S) -> list[Path]:
+def remove_stale_temp_files(
+    models_dir: Path | None = None, older_than_s: float = STALE_TEMP_S
+) -> list[Path]:
     """Delete the hidden temporary files (".NAME.*.tmp", ".NAME.*.tmp.keras"; see atomic.py)
     that a writer killed mid-write (`kill -9`, a power cut) left in run directories, once
     they are `older_than_s` seconds old. Nothing in demo mode. Returns what was removed."""
@@ -290,7 +320,7 @@ def remove_stale_temp_files(models_dir: Path | None = None, older_than_s: float 
     root = Path(models_dir or paths.models_dir())
     cutoff = time.time() - older_than_s
     removed = []
-    for run_dir in (root.iterdir() if root.is_dir() else []):
+    for run_dir in root.iterdir() if root.is_dir() else []:
         if not run_dir.is_dir() or not _RUN_ID.match(run_dir.name):
             continue
         for tmp in [*run_dir.glob(".*.tmp"), *run_dir.glob(".*.tmp.keras")]:
@@ -301,4 +331,3 @@ def remove_stale_temp_files(models_dir: Path | None = None, older_than_s: float 
             except OSError:  # gone already, or not ours to delete: leave it
                 pass
     return removed
-

@@ -17,9 +17,10 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import keras
 import numpy as np
@@ -55,7 +56,7 @@ class TrainConfig:
     seed: int = 42
     val_fraction: float | None = None
     train_limit: int | None = None  # use only the first N training images (quick runs, tests)
-    test_limit: int | None = None   # evaluate on only the first N test images
+    test_limit: int | None = None  # evaluate on only the first N test images
 
     def resolve(self) -> dict[str, Any]:
         """The full parameter set with preset defaults filled in; InputError when out of range."""
@@ -63,7 +64,9 @@ class TrainConfig:
         params = {
             "epochs": preset.epochs if self.epochs is None else self.epochs,
             "batch_size": preset.batch_size if self.batch_size is None else self.batch_size,
-            "learning_rate": preset.learning_rate if self.learning_rate is None else self.learning_rate,
+            "learning_rate": preset.learning_rate
+            if self.learning_rate is None
+            else self.learning_rate,
             "seed": self.seed,
             "val_fraction": preset.val_fraction if self.val_fraction is None else self.val_fraction,
             "train_limit": self.train_limit,
@@ -74,8 +77,12 @@ class TrainConfig:
                 continue
             low, high = BOUNDS[name]
             kind = float if name in ("learning_rate", "val_fraction") else int
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-                    kind is int and not float(value).is_integer()) or not math.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or (kind is int and not float(value).is_integer())
+                or not math.isfinite(value)
+            ):
                 raise InputError(f"{name} must be a number, got {value!r}")
             if not low <= value <= high:
                 raise InputError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
@@ -112,13 +119,18 @@ class ProgressFileWriter(TrainingListener):
 
 # --------------------------------------------------------------------------- building blocks
 
+
 def make_optimizer(preset: Preset, learning_rate: float, total_steps: int):
     lr: Any = learning_rate
     if preset.schedule == "warmup-cosine":
         warmup = max(1, int(total_steps * preset.warmup_fraction))
         lr = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=learning_rate / 20, decay_steps=max(1, total_steps - warmup),
-            alpha=0.0, warmup_target=learning_rate, warmup_steps=warmup)
+            initial_learning_rate=learning_rate / 20,
+            decay_steps=max(1, total_steps - warmup),
+            alpha=0.0,
+            warmup_target=learning_rate,
+            warmup_steps=warmup,
+        )
     if preset.optimizer == "adam-fast":  # quicker to react: shorter moment memories
         return keras.optimizers.Adam(lr, beta_1=0.7, beta_2=0.9)
     return keras.optimizers.Adam(lr)
@@ -144,12 +156,18 @@ def augment_batch(images, seed):
     zeros = tf.zeros_like(a0)
     transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=tf.constant([28, 28]),
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+        images=images,
+        transforms=transforms,
+        output_shape=tf.constant([28, 28]),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
 
 
-def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: bool,
-                 epochs: int):
+def make_dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: bool, epochs: int
+):
     """A seeded tf.data pipeline of (float32 (B, 28, 28, 1) images, labels) batches.
 
     The shuffling is a numpy permutation per epoch, drawn up front and gathered batch by
@@ -166,8 +184,11 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augme
             batch = augment_batch(batch, tf.stack([tf.cast(seed, tf.int64), i]))
         return batch, tf.gather(labels, idx)
 
-    ds = tf.data.Dataset.from_tensor_slices(order).flat_map(
-        lambda epoch: tf.data.Dataset.from_tensor_slices(epoch).batch(batch_size)).enumerate()
+    ds = (
+        tf.data.Dataset.from_tensor_slices(order)
+        .flat_map(lambda epoch: tf.data.Dataset.from_tensor_slices(epoch).batch(batch_size))
+        .enumerate()
+    )
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -189,9 +210,15 @@ def loss_and_accuracy(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def environment() -> dict[str, Any]:
-    return {"python": sys.version.split()[0], "tensorflow": tf.__version__,
-            "keras": keras.__version__, "numpy": np.__version__, "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "processor": _cpu_model()}
+    return {
+        "python": sys.version.split()[0],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "processor": _cpu_model(),
+    }
 
 
 def _cpu_model() -> str:
@@ -205,6 +232,7 @@ def _cpu_model() -> str:
 
 
 # --------------------------------------------------------------------------- the Keras callback
+
 
 class _Reporter(keras.callbacks.Callback):
     """Per-batch progress, per-epoch validation and checkpoint, stop checks."""
@@ -236,12 +264,17 @@ class _Reporter(keras.callbacks.Callback):
         total = self.steps * self.epochs
         rate = (now - self.first_batch_end) / max(1, self.batches_done - 1)
         progress = {
-            "epoch": self.epoch + 1, "epochs": self.epochs, "batch": batch + 1,
-            "batches": self.steps, "fraction": self.batches_done / total,
-            "loss": _num(logs.get("loss")), "accuracy": _num(logs.get("accuracy")),
+            "epoch": self.epoch + 1,
+            "epochs": self.epochs,
+            "batch": batch + 1,
+            "batches": self.steps,
+            "fraction": self.batches_done / total,
+            "loss": _num(logs.get("loss")),
+            "accuracy": _num(logs.get("accuracy")),
             "elapsed_s": now - self.start,
             "eta_s": rate * (total - self.batches_done) if self.batches_done > 1 else None,
-            "status": "running", "updated_at": runs.now_iso(),
+            "status": "running",
+            "updated_at": runs.now_iso(),
         }
         if self.rows:
             progress["val_loss"] = self.rows[-1]["val_loss"]
@@ -256,13 +289,20 @@ class _Reporter(keras.callbacks.Callback):
         if self.stopped:  # a partial epoch: no validation pass, no history row
             return
         logs = logs or {}
-        val_loss, val_acc = loss_and_accuracy(predict_probabilities(self.model, self.x_val),
-                                              self.y_val)
+        val_loss, val_acc = loss_and_accuracy(
+            predict_probabilities(self.model, self.x_val), self.y_val
+        )
         now = time.monotonic()
-        row = {"epoch": epoch + 1, "loss": _num(logs.get("loss")),
-               "accuracy": _num(logs.get("accuracy")), "val_loss": val_loss,
-               "val_accuracy": val_acc, "learning_rate": self._current_lr(),
-               "elapsed_s": now - self.start, "epoch_s": now - self.epoch_start}
+        row = {
+            "epoch": epoch + 1,
+            "loss": _num(logs.get("loss")),
+            "accuracy": _num(logs.get("accuracy")),
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "learning_rate": self._current_lr(),
+            "elapsed_s": now - self.start,
+            "epoch_s": now - self.epoch_start,
+        }
         self.rows.append(row)
         # Best = highest validation accuracy; without validation, the latest epoch.
         score = val_acc if not math.isnan(val_acc) else epoch
@@ -295,10 +335,16 @@ def _save_model(model: keras.Model, path: Path) -> None:
 
 # --------------------------------------------------------------------------- train
 
-def train(config: TrainConfig, listeners: Iterable[TrainingListener] = (),
-          stop: Callable[[], bool] | None = None, models_dir: Path | None = None,
-          data: Mnist | None = None, run_id: str | None = None,
-          log: Callable[[str], None] | None = None) -> runs.Run:
+
+def train(
+    config: TrainConfig,
+    listeners: Iterable[TrainingListener] = (),
+    stop: Callable[[], bool] | None = None,
+    models_dir: Path | None = None,
+    data: Mnist | None = None,
+    run_id: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> runs.Run:
     """Train `config.preset` into a new run directory and return the finished Run.
 
     The run's status ends as "completed", "stopped" (a stop request; best weights kept) or
@@ -315,18 +361,30 @@ def train(config: TrainConfig, listeners: Iterable[TrainingListener] = (),
     seed = params["seed"]
     x_all, y_all = data.x_train, data.y_train
     if params["train_limit"]:
-        x_all, y_all = x_all[:params["train_limit"]], y_all[:params["train_limit"]]
+        x_all, y_all = x_all[: params["train_limit"]], y_all[: params["train_limit"]]
     x_train, y_train, x_val, y_val = split_train_val(x_all, y_all, params["val_fraction"], seed)
     x_test, y_test = data.x_test, data.y_test
     if params["test_limit"]:
-        x_test, y_test = x_test[:params["test_limit"]], y_test[:params["test_limit"]]
+        x_test, y_test = x_test[: params["test_limit"]], y_test[: params["test_limit"]]
 
-    run = runs.create_run(preset.name, {
-        "params": params, "seed": seed, "description": preset.description,
-        "data": {"source": data.source, "sha256": data.sha256, "train_examples": len(x_train),
-                 "val_examples": len(x_val), "test_examples": len(x_test)},
-        "environment": environment(),
-    }, models_dir=models_dir, run_id=run_id)
+    run = runs.create_run(
+        preset.name,
+        {
+            "params": params,
+            "seed": seed,
+            "description": preset.description,
+            "data": {
+                "source": data.source,
+                "sha256": data.sha256,
+                "train_examples": len(x_train),
+                "val_examples": len(x_val),
+                "test_examples": len(x_test),
+            },
+            "environment": environment(),
+        },
+        models_dir=models_dir,
+        run_id=run_id,
+    )
     listeners = [ProgressFileWriter(run), *listeners]
     log(f"Run directory: {run.path}")
     for listener in listeners:
@@ -338,34 +396,57 @@ def train(config: TrainConfig, listeners: Iterable[TrainingListener] = (),
         tf.config.experimental.enable_op_determinism()
         steps = math.ceil(len(x_train) / params["batch_size"])
         model = preset.build()
-        model.compile(optimizer=make_optimizer(preset, params["learning_rate"], steps * params["epochs"]),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=make_optimizer(preset, params["learning_rate"], steps * params["epochs"]),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         for listener in listeners:
             listener.on_model(model)
         reporter = _Reporter(run, listeners, stop, (x_val, y_val), steps, params["epochs"])
-        dataset = make_dataset(x_train, y_train, params["batch_size"], seed, preset.augment,
-                               params["epochs"])
-        model.fit(dataset, epochs=params["epochs"], steps_per_epoch=steps, callbacks=[reporter],
-                  shuffle=False, verbose=0)  # the dataset is already shuffled
+        dataset = make_dataset(
+            x_train, y_train, params["batch_size"], seed, preset.augment, params["epochs"]
+        )
+        model.fit(
+            dataset,
+            epochs=params["epochs"],
+            steps_per_epoch=steps,
+            callbacks=[reporter],
+            shuffle=False,
+            verbose=0,
+        )  # the dataset is already shuffled
         train_seconds = time.monotonic() - start
         if reporter.best_weights is not None:
             model.set_weights(reporter.best_weights)
         _save_model(model, run.model_path)
         test_loss, test_acc = loss_and_accuracy(predict_probabilities(model, x_test), y_test)
         status = "stopped" if reporter.stopped else "completed"
-        runs.update_meta(run, status=status, train_seconds=round(train_seconds, 3),
-                         test_accuracy=test_acc, test_loss=test_loss,
-                         epochs_completed=len(reporter.rows), best_epoch=reporter.best_epoch,
-                         ended_at=runs.now_iso())
-        runs.write_progress(run.path, {**runs.read_progress(run.path), "status": status,
-                                       "updated_at": runs.now_iso()})
+        runs.update_meta(
+            run,
+            status=status,
+            train_seconds=round(train_seconds, 3),
+            test_accuracy=test_acc,
+            test_loss=test_loss,
+            epochs_completed=len(reporter.rows),
+            best_epoch=reporter.best_epoch,
+            ended_at=runs.now_iso(),
+        )
+        runs.write_progress(
+            run.path,
+            {**runs.read_progress(run.path), "status": status, "updated_at": runs.now_iso()},
+        )
         log(f"{status}: test accuracy {test_acc:.4f} after {train_seconds:.1f} s of training")
     except BaseException as exc:
         status = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
         error = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
         try:
-            runs.update_meta(run, status=status, error=" ".join(error.split())[:500],
-                             train_seconds=round(time.monotonic() - start, 3), ended_at=runs.now_iso())
+            runs.update_meta(
+                run,
+                status=status,
+                error=" ".join(error.split())[:500],
+                train_seconds=round(time.monotonic() - start, 3),
+                ended_at=runs.now_iso(),
+            )
         except OSError:  # the disk is full even for run.json: once we exit it reads as interrupted
             pass
         raise

@@ -9,10 +9,20 @@ from mnist_core import figures, runs
 from mnist_core.errors import StudioError
 from pages import shared
 
-STATUS_WORDS = {"completed": "Completed", "stopped": "Stopped early", "failed": "Failed",
-                "interrupted": "Interrupted", "running": "Training", "invalid": "Unreadable"}
-METRICS = {"val_accuracy": "Validation accuracy", "accuracy": "Training accuracy",
-           "val_loss": "Validation loss", "loss": "Training loss"}
+STATUS_WORDS = {
+    "completed": "Completed",
+    "stopped": "Stopped early",
+    "failed": "Failed",
+    "interrupted": "Interrupted",
+    "running": "Training",
+    "invalid": "Unreadable",
+}
+METRICS = {
+    "val_accuracy": "Validation accuracy",
+    "accuracy": "Training accuracy",
+    "val_loss": "Validation loss",
+    "loss": "Training loss",
+}
 DEFAULT_SELECTED = 3  # completed runs drawn when the page opens
 
 
@@ -26,15 +36,20 @@ def _table(all_runs: list[runs.Run]) -> pd.DataFrame:
     for run in all_runs:
         params = run.meta.get("params") or {}
         done, planned = run.meta.get("epochs_completed"), params.get("epochs")
-        rows.append({
-            "Run": _name(run), "Test accuracy": run.test_accuracy,
-            "Status": STATUS_WORDS.get(run.status, run.status),
-            "Started": run.meta.get("started_at"), "Time": run.meta.get("train_seconds"),
-            "Model": run.preset,
-            "Epochs": f"{done if done is not None else '?'} of {planned}" if planned else None,
-            "Batch": params.get("batch_size"), "Learning rate": params.get("learning_rate"),
-            "Seed": params.get("seed"),
-        })
+        rows.append(
+            {
+                "Run": _name(run),
+                "Test accuracy": run.test_accuracy,
+                "Status": STATUS_WORDS.get(run.status, run.status),
+                "Started": run.meta.get("started_at"),
+                "Time": run.meta.get("train_seconds"),
+                "Model": run.preset,
+                "Epochs": f"{done if done is not None else '?'} of {planned}" if planned else None,
+                "Batch": params.get("batch_size"),
+                "Learning rate": params.get("learning_rate"),
+                "Seed": params.get("seed"),
+            }
+        )
     table = pd.DataFrame(rows)
     table["Started"] = pd.to_datetime(table["Started"], utc=True, errors="coerce")
     return table
@@ -67,39 +82,63 @@ if not all_runs:
     st.info("No training runs yet. Train a model on the Train page and it will appear here.")
     st.stop()
 
-st.dataframe(_table(all_runs), hide_index=True, key="compare_table", column_config={
-    "Run": st.column_config.TextColumn(width=260),
-    "Test accuracy": st.column_config.ProgressColumn(
-        min_value=0, max_value=1, format="percent", width=120,
-        help="Share of the test pictures read right"),
-    "Status": st.column_config.TextColumn(width=95),
-    "Started": st.column_config.DatetimeColumn(format="distance", width=100),
-    "Time": st.column_config.NumberColumn(format="%.0f s", width=60, help="Training time"),
-    "Model": st.column_config.TextColumn(width=130),
-    "Epochs": st.column_config.TextColumn(width=65, help="Finished of planned"),
-    "Batch": st.column_config.NumberColumn(width=55, help="Pictures per training step"),
-    "Learning rate": st.column_config.NumberColumn(format="%g", width=95),
-    "Seed": st.column_config.NumberColumn(width=55),
-})
+st.dataframe(
+    _table(all_runs),
+    hide_index=True,
+    key="compare_table",
+    column_config={
+        "Run": st.column_config.TextColumn(width=260),
+        "Test accuracy": st.column_config.ProgressColumn(
+            min_value=0,
+            max_value=1,
+            format="percent",
+            width=120,
+            help="Share of the test pictures read right",
+        ),
+        "Status": st.column_config.TextColumn(width=95),
+        "Started": st.column_config.DatetimeColumn(format="distance", width=100),
+        "Time": st.column_config.NumberColumn(format="%.0f s", width=60, help="Training time"),
+        "Model": st.column_config.TextColumn(width=130),
+        "Epochs": st.column_config.TextColumn(width=65, help="Finished of planned"),
+        "Batch": st.column_config.NumberColumn(width=55, help="Pictures per training step"),
+        "Learning rate": st.column_config.NumberColumn(format="%g", width=95),
+        "Seed": st.column_config.NumberColumn(width=55),
+    },
+)
 
 st.header("Learning curves")
 by_id = {run.id: run for run in all_runs if run.status != "invalid"}
 completed = [run_id for run_id, run in by_id.items() if run.status == "completed"]
-chosen = st.multiselect("Runs to draw", list(by_id), default=completed[:DEFAULT_SELECTED],
-                        format_func=lambda run_id: by_id[run_id].label(), key="compare_runs")
-metric = st.segmented_control("Measure", list(METRICS), format_func=METRICS.get,
-                              default="val_accuracy", required=True, key="compare_metric")
+chosen = st.multiselect(
+    "Runs to draw",
+    list(by_id),
+    default=completed[:DEFAULT_SELECTED],
+    format_func=lambda run_id: by_id[run_id].label(),
+    key="compare_runs",
+)
+metric = st.segmented_control(
+    "Measure",
+    list(METRICS),
+    format_func=METRICS.get,
+    default="val_accuracy",
+    required=True,
+    key="compare_metric",
+)
 if chosen:
     try:
-        histories = {_name(by_id[run_id]): runs.read_history(by_id[run_id].path) for run_id in chosen}
+        histories = {
+            _name(by_id[run_id]): runs.read_history(by_id[run_id].path) for run_id in chosen
+        }
     except (OSError, ValueError) as exc:  # a history file being replaced or unreadable
         shared.show_error(exc)
         histories = {}
     figure = figures.compare_curves(histories, metric)
     st.plotly_chart(figure.update_yaxes(title_text=METRICS[metric]))
     if metric.startswith("val_"):
-        st.caption("Validation is measured on training pictures held back from training. "
-                   "Runs trained without any show as “(no data)”.")
+        st.caption(
+            "Validation is measured on training pictures held back from training. "
+            "Runs trained without any show as “(no data)”."
+        )
 else:
     st.info("Choose one or more runs to draw their learning curves.")
 
@@ -109,12 +148,26 @@ if shared.demo_mode():
     st.stop()
 deletable = {run.id: run for run in all_runs if not run.is_default and run.status != "running"}
 if not deletable:
-    st.caption("Nothing to delete: the ready-made model is kept, and runs still training must be stopped first.")
+    st.caption(
+        "Nothing to delete: the ready-made model is kept, and runs still training must be stopped first."
+    )
     st.stop()
-target = st.selectbox("Run to delete", list(deletable), index=None, key="compare_delete",
-                      format_func=lambda run_id: deletable[run_id].label(),
-                      placeholder="Choose a run",
-                      help="The ready-made model is never deleted; runs still training are not listed.")
+target = st.selectbox(
+    "Run to delete",
+    list(deletable),
+    index=None,
+    key="compare_delete",
+    format_func=lambda run_id: deletable[run_id].label(),
+    placeholder="Choose a run",
+    help="The ready-made model is never deleted; runs still training are not listed.",
+)
 sure = st.checkbox("I understand the run and its model are deleted for good", key="compare_confirm")
-st.button("Delete", type="primary", icon=":material/delete:", disabled=target is None or not sure,
-          on_click=_delete, args=(target,), key="compare_delete_button")
+st.button(
+    "Delete",
+    type="primary",
+    icon=":material/delete:",
+    disabled=target is None or not sure,
+    on_click=_delete,
+    args=(target,),
+    key="compare_delete_button",
+)

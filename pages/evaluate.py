@@ -16,10 +16,10 @@ import streamlit as st
 from mnist_core import figures, runs
 from pages import shared
 
-PER_PAGE = 20         # gallery images per page (4 rows of 5)
-GALLERY_COLUMNS = 5   # wide enough for a one-line caption on a laptop screen
-UPSCALE = 4           # 28 px test images shown at 112 px, nearest-neighbour (crisp pixels)
-MATRIX_HEIGHT = 480   # px; the matrix is about this wide too, which fits beside the table
+PER_PAGE = 20  # gallery images per page (4 rows of 5)
+GALLERY_COLUMNS = 5  # wide enough for a one-line caption on a laptop screen
+UPSCALE = 4  # 28 px test images shown at 112 px, nearest-neighbour (crisp pixels)
+MATRIX_HEIGHT = 480  # px; the matrix is about this wide too, which fits beside the table
 CELLS_KEY = "evaluate_cells"  # session_state: {run id: (true, predicted)} the selected cell per run
 
 
@@ -65,8 +65,14 @@ def _confusion_figure(confusion: np.ndarray, normalise: bool, cell: tuple[int, i
     fig = figures.confusion_matrix_figure(confusion, normalise=normalise, height=MATRIX_HEIGHT)
     fig.update_traces(unselected=dict(marker=dict(opacity=1)))
     t, p = cell
-    fig.add_shape(type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5,
-                  line=dict(color=figures.ACCENT, width=3))
+    fig.add_shape(
+        type="rect",
+        x0=p - 0.5,
+        x1=p + 0.5,
+        y0=t - 0.5,
+        y1=t + 0.5,
+        line=dict(color=figures.ACCENT, width=3),
+    )
     return fig
 
 
@@ -87,7 +93,9 @@ def _summary(run: runs.Run) -> str:
     if params.get("batch_size"):
         parts.append(f"batch {params['batch_size']}")
     if params.get("learning_rate"):
-        parts.append(f"learning rate {np.format_float_positional(params['learning_rate'], trim='-')}")
+        parts.append(
+            f"learning rate {np.format_float_positional(params['learning_rate'], trim='-')}"
+        )
     if run.status != "completed":
         parts.append(f"status: {run.status}")
     if meta.get("started_at"):
@@ -104,16 +112,19 @@ def _gallery(evaluation, images: np.ndarray, run_id: str, cell: tuple[int, int])
         st.info(f"No test image of a {t} was read as a {p}. Click another cell of the matrix.")
         return
     what = "read correctly" if t == p else f"read as a {p}"
-    st.caption(f"Test images of a {t} that the model {what}, most confident first. "
-               "The percentage is how sure the model was.")
+    st.caption(
+        f"Test images of a {t} that the model {what}, most confident first. "
+        "The percentage is how sure the model was."
+    )
     pages = math.ceil(len(indices) / PER_PAGE)
     page = 1
     if pages > 1:
-        page = st.columns([1, 5])[0].number_input(f"Page (of {pages})", 1, pages, 1, step=1,
-                                                  key=f"evaluate_page_{run_id}_{t}_{p}")
-    shown = indices[(page - 1) * PER_PAGE: page * PER_PAGE]
+        page = st.columns([1, 5])[0].number_input(
+            f"Page (of {pages})", 1, pages, 1, step=1, key=f"evaluate_page_{run_id}_{t}_{p}"
+        )
+    shown = indices[(page - 1) * PER_PAGE : page * PER_PAGE]
     for start in range(0, len(shown), GALLERY_COLUMNS):  # row by row: reading order
-        for col, i in zip(st.columns(GALLERY_COLUMNS), shown[start:start + GALLERY_COLUMNS]):
+        for col, i in zip(st.columns(GALLERY_COLUMNS), shown[start : start + GALLERY_COLUMNS]):
             big = np.repeat(np.repeat(images[i], UPSCALE, axis=0), UPSCALE, axis=1)
             col.image(big, caption=f"true {t} · predicted {p} · {evaluation.confidence[i]:.0%}")
     if pages > 1:
@@ -124,11 +135,16 @@ def _gallery(evaluation, images: np.ndarray, run_id: str, cell: tuple[int, int])
 # --------------------------------------------------------------------------- the page
 
 st.title("Evaluate a model")
-st.caption("How well a trained model reads the 10,000 MNIST test images, which it never "
-           "saw while learning.")
+st.caption(
+    "How well a trained model reads the 10,000 MNIST test images, which it never "
+    "saw while learning."
+)
 
-run = shared.run_picker("Model", key="evaluate_run",
-                        help="Any training that produced a model. The shipped model comes first.")
+run = shared.run_picker(
+    "Model",
+    key="evaluate_run",
+    help="Any training that produced a model. The shipped model comes first.",
+)
 if run is None:
     st.stop()
 st.markdown(_summary(run))
@@ -142,45 +158,81 @@ except Exception as exc:  # a damaged model file, missing data: one line, the pa
 
 wrong = len(evaluation.misclassified())
 cols = st.columns(4)
-cols[0].metric("Accuracy", f"{evaluation.accuracy:.2%}", border=True,
-               help="Share of the test images whose digit the model named correctly.")
-cols[1].metric("Macro F1", f"{evaluation.macro_f1:.2%}", border=True,
-               help="Precision and recall combined, averaged over the ten digits with equal "
-                    "weight: low when some digit is read badly, even if it is rare.")
-cols[2].metric("Misclassified", f"{wrong:,}", border=True,
-               help=f"Test images the model got wrong, out of {evaluation.n:,}.")
-cols[3].metric("Training time", shared.duration(run.meta.get("train_seconds")), border=True,
-               help="How long the training took, without loading the data.")
+cols[0].metric(
+    "Accuracy",
+    f"{evaluation.accuracy:.2%}",
+    border=True,
+    help="Share of the test images whose digit the model named correctly.",
+)
+cols[1].metric(
+    "Macro F1",
+    f"{evaluation.macro_f1:.2%}",
+    border=True,
+    help="Precision and recall combined, averaged over the ten digits with equal "
+    "weight: low when some digit is read badly, even if it is rare.",
+)
+cols[2].metric(
+    "Misclassified",
+    f"{wrong:,}",
+    border=True,
+    help=f"Test images the model got wrong, out of {evaluation.n:,}.",
+)
+cols[3].metric(
+    "Training time",
+    shared.duration(run.meta.get("train_seconds")),
+    border=True,
+    help="How long the training took, without loading the data.",
+)
 
 matrix_col, table_col = st.columns([3, 2], gap="large")
 cells = st.session_state.setdefault(CELLS_KEY, {})
 cell = tuple(cells.get(run.id) or _worst_cell(evaluation.confusion))
 with matrix_col:
     st.subheader("Confusion matrix")
-    st.caption("Rows are the true digit, columns the digit the model said. The diagonal holds "
-               "the right answers; everything else is a mistake. **Click a cell** to see its images.")
+    st.caption(
+        "Rows are the true digit, columns the digit the model said. The diagonal holds "
+        "the right answers; everything else is a mistake. **Click a cell** to see its images."
+    )
     normalise = st.toggle("Show each row as shares instead of counts", key="evaluate_normalise")
     chart_key = f"evaluate_confusion_{run.id}"
     st.plotly_chart(
-        _confusion_figure(evaluation.confusion, normalise, cell), width="content", on_select=functools.partial(_on_cell_click, chart_key, run.id),
-        selection_mode="points", key=chart_key, config={"displayModeBar": False})
+        _confusion_figure(evaluation.confusion, normalise, cell),
+        width="content",
+        on_select=functools.partial(_on_cell_click, chart_key, run.id),
+        selection_mode="points",
+        key=chart_key,
+        config={"displayModeBar": False},
+    )
 with table_col:
     st.subheader("Per digit")
     share = functools.partial(st.column_config.NumberColumn, format="%.1f%%", width=72)
     scores = {
-        "precision": share("Precision", help="Of the images the model called this digit, "
-                                             "the share that really were."),
+        "precision": share(
+            "Precision",
+            help="Of the images the model called this digit, the share that really were.",
+        ),
         "recall": share("Recall", help="Of the images of this digit, the share the model found."),
         "f1": share("F1", help="Precision and recall combined into one score."),
-        "support": st.column_config.NumberColumn("Images", format="localized", width=64,
-                                                 help="Test images of this digit."),
+        "support": st.column_config.NumberColumn(
+            "Images", format="localized", width=64, help="Test images of this digit."
+        ),
     }
-    st.dataframe(_as_percent(evaluation.per_class_table()), hide_index=True, width="stretch",
-                 column_config={"digit": st.column_config.NumberColumn("Digit", format="%d",
-                                                                       width=48), **scores})
-    st.dataframe(_as_percent(evaluation.averages_table()), hide_index=True, width="stretch",
-                 column_config={"average": st.column_config.TextColumn("Average", width=100), **scores},
-                 column_order=("average", "precision", "recall", "f1"))
+    st.dataframe(
+        _as_percent(evaluation.per_class_table()),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "digit": st.column_config.NumberColumn("Digit", format="%d", width=48),
+            **scores,
+        },
+    )
+    st.dataframe(
+        _as_percent(evaluation.averages_table()),
+        hide_index=True,
+        width="stretch",
+        column_config={"average": st.column_config.TextColumn("Average", width=100), **scores},
+        column_order=("average", "precision", "recall", "f1"),
+    )
     st.caption("Macro: every digit counts the same. Weighted: by how many test images it has.")
 
 _gallery(evaluation, test_images, run.id, cell)
@@ -194,9 +246,21 @@ else:
 
 st.subheader("Downloads")
 dl1, dl2, _ = st.columns([1, 1, 2])
-dl1.download_button("Model file (.keras)", data=run.model_path.read_bytes,
-                    file_name=f"mnist-{run.id}.keras", mime="application/octet-stream",
-                    key="evaluate_download_model", on_click="ignore", icon=":material/download:")
-dl2.download_button("Metrics table (.csv)", data=evaluation.metrics_csv,
-                    file_name=f"mnist-{run.id}-metrics.csv", mime="text/csv",
-                    key="evaluate_download_metrics", on_click="ignore", icon=":material/download:")
+dl1.download_button(
+    "Model file (.keras)",
+    data=run.model_path.read_bytes,
+    file_name=f"mnist-{run.id}.keras",
+    mime="application/octet-stream",
+    key="evaluate_download_model",
+    on_click="ignore",
+    icon=":material/download:",
+)
+dl2.download_button(
+    "Metrics table (.csv)",
+    data=evaluation.metrics_csv,
+    file_name=f"mnist-{run.id}-metrics.csv",
+    mime="text/csv",
+    key="evaluate_download_metrics",
+    on_click="ignore",
+    icon=":material/download:",
+)

@@ -8,9 +8,9 @@ from mnist_core import data, figures, runs
 from mnist_core.errors import StudioError
 from pages import shared
 
-SAMPLES = 40          # digits in the sample grid
+SAMPLES = 40  # digits in the sample grid
 GRID_COLUMNS = 10
-SAMPLE_SCALE = 3      # 28 px -> 84 px, pixel for pixel (the browser would blur a resize)
+SAMPLE_SCALE = 3  # 28 px -> 84 px, pixel for pixel (the browser would blur a resize)
 ALL = "All"
 
 
@@ -47,11 +47,16 @@ try:
 except StudioError:
     default_run = None
 if default_run is None or not default_run.has_model:
-    st.warning("The ready-made model is missing. Train one on the Train page to use Draw and Evaluate.")
+    st.warning(
+        "The ready-made model is missing. Train one on the Train page to use Draw and Evaluate."
+    )
 elif isinstance(default_run.test_accuracy, (int, float)):
     left, right = st.columns([1, 3], vertical_alignment="center")
-    left.metric("Test accuracy", f"{default_run.test_accuracy:.2%}",
-                help="Share of the 10,000 test pictures, never seen in training, that it reads right.")
+    left.metric(
+        "Test accuracy",
+        f"{default_run.test_accuracy:.2%}",
+        help="Share of the 10,000 test pictures, never seen in training, that it reads right.",
+    )
     right.write(f"A network of the **{default_run.preset}** kind comes ready to use.")
     right.page_link("pages/draw.py", label="Try it: draw a digit", icon=":material/draw:")
 else:
@@ -69,16 +74,20 @@ st.caption(f"Loaded from: {mnist.source.split(' (')[0]}")  # the kind of source,
 st.subheader("Sample training pictures")
 choice, shuffle = st.columns([4, 1], vertical_alignment="bottom")
 with choice:
-    digit = st.segmented_control("Show", [ALL, *map(str, range(10))], default=ALL,
-                                 required=True, key="home_digit")
+    digit = st.segmented_control(
+        "Show", [ALL, *map(str, range(10))], default=ALL, required=True, key="home_digit"
+    )
 shuffle.button("Shuffle", icon=":material/shuffle:", on_click=_shuffle)
 wanted = None if digit in (None, ALL) else int(digit)
-indices = data.sample_indices(mnist.y_train, SAMPLES, seed=st.session_state.get("home_seed", 0),
-                              digit=wanted)
+indices = data.sample_indices(
+    mnist.y_train, SAMPLES, seed=st.session_state.get("home_seed", 0), digit=wanted
+)
 for start in range(0, len(indices), GRID_COLUMNS):
     cells = st.columns(GRID_COLUMNS)
-    for cell, index in zip(cells, indices[start:start + GRID_COLUMNS]):
-        cell.image(data.enlarge(mnist.x_train[index], SAMPLE_SCALE), caption=str(mnist.y_train[index]))
+    for cell, index in zip(cells, indices[start : start + GRID_COLUMNS]):
+        cell.image(
+            data.enlarge(mnist.x_train[index], SAMPLE_SCALE), caption=str(mnist.y_train[index])
+        )
 
 # Pictures, not Plotly charts: this page is most visitors' first, and the Plotly bundle
 # alone cost its first render about 1.1 s in headless Chromium (figures.class_balance_svg).
@@ -87,13 +96,18 @@ with left:
     st.subheader("How many of each digit")
     share = st.toggle("As a share of each set", help="The test set is six times smaller.")
     counts = shared.label_counts()
-    st.image(figures.class_balance_svg(counts["train"], counts["test"], share=share),
-             width="stretch")
+    st.image(
+        figures.class_balance_svg(counts["train"], counts["test"], share=share), width="stretch"
+    )
     fewest, most = int(counts["train"].argmin()), int(counts["train"].argmax())
-    st.caption(f"Training pictures per digit run from {counts['train'][fewest]:,} (digit {fewest}) "
-               f"to {counts['train'][most]:,} (digit {most}); the test set is split alike.")
+    st.caption(
+        f"Training pictures per digit run from {counts['train'][fewest]:,} (digit {fewest}) "
+        f"to {counts['train'][most]:,} (digit {most}); the test set is split alike."
+    )
 with right:
     st.subheader("The average of each digit")
     st.image(figures.image_row(shared.mean_images(), scale=2), width="stretch")
-    st.caption("Every training picture of a digit laid on top of the others, 0 to 9 from the "
-               "left: bright where most people put ink.")
+    st.caption(
+        "Every training picture of a digit laid on top of the others, 0 to 9 from the "
+        "left: bright where most people put ink."
+    )

@@ -21,7 +21,6 @@ from mnist_core.data import Mnist, load_mnist
 from mnist_core.data import mean_images as mean_images_of
 from mnist_core.errors import StudioError
 
-
 _log = logging.getLogger(__name__)
 
 DEMO_MAX_UPLOAD_MB = 2  # uploads in demo mode (server.maxUploadSize caps everyone at 5 MB)
@@ -44,8 +43,10 @@ def mnist() -> Mnist:
 @st.cache_data(show_spinner=False)
 def label_counts() -> dict[str, np.ndarray]:
     data = mnist()
-    return {"train": np.bincount(data.y_train, minlength=10),
-            "test": np.bincount(data.y_test, minlength=10)}
+    return {
+        "train": np.bincount(data.y_train, minlength=10),
+        "test": np.bincount(data.y_test, minlength=10),
+    }
 
 
 @st.cache_data(show_spinner="Averaging the training images…")
@@ -73,7 +74,9 @@ def _evaluation(model_path: str, mtime: float):
     from mnist_core.evaluation import evaluate
 
     data = mnist()
-    return evaluate(_predictor(model_path, mtime).predict_batch(normalise(data.x_test)), data.y_test)
+    return evaluate(
+        _predictor(model_path, mtime).predict_batch(normalise(data.x_test)), data.y_test
+    )
 
 
 def evaluation(model_path: Path):
@@ -109,7 +112,9 @@ def run_picker(label: str, key: str, help: str | None = None) -> runs.Run | None
     if wanted is not None and wanted not in ids:  # a stale link, or a made-up name: not echoed
         st.warning("The model named in the address is not available; showing another one instead.")
     index = ids.index(wanted) if wanted in ids else 0
-    chosen = st.selectbox(label, options, index=index, format_func=runs.Run.label, key=key, help=help)
+    chosen = st.selectbox(
+        label, options, index=index, format_func=runs.Run.label, key=key, help=help
+    )
     if chosen is not None and chosen.id != runs.DEFAULT_RUN_ID:
         st.query_params["run"] = chosen.id
     elif "run" in st.query_params:
@@ -118,7 +123,7 @@ def run_picker(label: str, key: str, help: str | None = None) -> runs.Run | None
 
 
 def duration(seconds) -> str:
-    """"42 s", "3 min 05 s", "1 h 02 min"; "-" when unknown."""
+    """ "42 s", "3 min 05 s", "1 h 02 min"; "-" when unknown."""
     if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
         return "-"
     seconds = int(round(seconds))
@@ -131,11 +136,16 @@ def duration(seconds) -> str:
 
 def show_error(exc: Exception) -> None:
     """One plain line for an expected fault; the program keeps going."""
-    text = str(exc) if isinstance(exc, StudioError) else f"Something went wrong: {type(exc).__name__}: {exc}"
+    text = (
+        str(exc)
+        if isinstance(exc, StudioError)
+        else f"Something went wrong: {type(exc).__name__}: {exc}"
+    )
     st.error(" ".join(text.split()), icon=":material/warning:")
 
 
 # --------------------------------------------------------------------------- warming up
+
 
 def warm_up() -> None:
     """What the home page needs, made ready before the first visitor (see serve.py).

@@ -30,12 +30,19 @@ QUICK_DEFAULT = 2000
 QUICK_TEST_LIMIT = 2000  # a quick run is also scored on fewer test images
 ACTIVE = ("queued", "running")
 FINISHED = ("completed", "stopped", "failed")  # final statuses a worker writes in run.json
-STATUS_WORDS = {"completed": "Completed", "stopped": "Stopped early", "failed": "Failed",
-                "interrupted": "Interrupted", "cancelled": "Cancelled", "running": "Training",
-                "queued": "Waiting in the queue"}
+STATUS_WORDS = {
+    "completed": "Completed",
+    "stopped": "Stopped early",
+    "failed": "Failed",
+    "interrupted": "Interrupted",
+    "cancelled": "Cancelled",
+    "running": "Training",
+    "queued": "Waiting in the queue",
+}
 
 
 # --------------------------------------------------------------------------- small helpers
+
 
 def _number(value: float) -> str:
     """A learning rate as people write it: 0.001, not 1e-03."""
@@ -96,6 +103,7 @@ def _my_run() -> str | None:
 
 # --------------------------------------------------------------------------- the form
 
+
 def _apply_preset_defaults() -> None:
     """Set every control to the chosen preset's own defaults (called when the preset changes)."""
     preset = PRESETS[st.session_state.train_preset]
@@ -112,33 +120,72 @@ def _settings_form(disabled: bool) -> None:
         _apply_preset_defaults()
         st.session_state.train_seed = 42
         st.session_state.train_quick = False
-    name = st.selectbox("Model", list(PRESETS), key="train_preset", on_change=_apply_preset_defaults,
-                        disabled=disabled, help="Each model comes with settings that suit it.")
+    name = st.selectbox(
+        "Model",
+        list(PRESETS),
+        key="train_preset",
+        on_change=_apply_preset_defaults,
+        disabled=disabled,
+        help="Each model comes with settings that suit it.",
+    )
     preset = PRESETS[name]
     st.caption(preset.description)
 
-    st.slider("Epochs (passes over the training images)", *BOUNDS["epochs"], key="train_epochs",
-              disabled=disabled, help="More passes usually help, up to a point, and take longer.")
-    st.select_slider("Batch size (images per learning step)", _with(BATCH_SIZES, preset.batch_size),
-                     key="train_batch_size", disabled=disabled,
-                     help="Larger batches are faster per image but take fewer, coarser steps.")
-    st.select_slider("Learning rate (size of each step)", _with(LEARNING_RATES, preset.learning_rate),
-                     key="train_lr", format_func=_number, disabled=disabled,
-                     help="Too small learns slowly; too large can stop the model from learning at all.")
+    st.slider(
+        "Epochs (passes over the training images)",
+        *BOUNDS["epochs"],
+        key="train_epochs",
+        disabled=disabled,
+        help="More passes usually help, up to a point, and take longer.",
+    )
+    st.select_slider(
+        "Batch size (images per learning step)",
+        _with(BATCH_SIZES, preset.batch_size),
+        key="train_batch_size",
+        disabled=disabled,
+        help="Larger batches are faster per image but take fewer, coarser steps.",
+    )
+    st.select_slider(
+        "Learning rate (size of each step)",
+        _with(LEARNING_RATES, preset.learning_rate),
+        key="train_lr",
+        format_func=_number,
+        disabled=disabled,
+        help="Too small learns slowly; too large can stop the model from learning at all.",
+    )
     low, high = BOUNDS["val_fraction"]
-    st.slider("Held back for checking (validation), %", int(low * 100), int(high * 100),
-              key="train_val_pct", disabled=disabled,
-              help="This share of the training images is not learned from; it shows how well "
-                   "the model does on images it has not seen, after every epoch.")
-    st.number_input("Seed (the same seed repeats the same run)", *BOUNDS["seed"], step=1,
-                    key="train_seed", disabled=disabled)
-    quick = st.checkbox("Quick run on a small slice", key="train_quick", disabled=disabled,
-                        help=f"Learn from only the first few thousand images and score on "
-                             f"{QUICK_TEST_LIMIT:,} test images: done in seconds, less accurate.")
+    st.slider(
+        "Held back for checking (validation), %",
+        int(low * 100),
+        int(high * 100),
+        key="train_val_pct",
+        disabled=disabled,
+        help="This share of the training images is not learned from; it shows how well "
+        "the model does on images it has not seen, after every epoch.",
+    )
+    st.number_input(
+        "Seed (the same seed repeats the same run)",
+        *BOUNDS["seed"],
+        step=1,
+        key="train_seed",
+        disabled=disabled,
+    )
+    quick = st.checkbox(
+        "Quick run on a small slice",
+        key="train_quick",
+        disabled=disabled,
+        help=f"Learn from only the first few thousand images and score on "
+        f"{QUICK_TEST_LIMIT:,} test images: done in seconds, less accurate.",
+    )
     if quick:
         st.session_state.setdefault("train_quick_size", QUICK_DEFAULT)
-        st.select_slider("Training images", QUICK_SIZES, key="train_quick_size", disabled=disabled,
-                         format_func=lambda n: f"{n:,}")
+        st.select_slider(
+            "Training images",
+            QUICK_SIZES,
+            key="train_quick_size",
+            disabled=disabled,
+            format_func=lambda n: f"{n:,}",
+        )
 
 
 def _config_from_state() -> TrainConfig:
@@ -172,6 +219,7 @@ def _start(queue) -> None:
 
 # --------------------------------------------------------------------------- the live panel
 
+
 def _live_view(run_dir, *, key: str) -> None:
     """Progress bar, numbers and learning curves of a training that is running now."""
     progress = runs.read_progress(run_dir)
@@ -186,7 +234,11 @@ def _live_view(run_dir, *, key: str) -> None:
     if progress.get("status") != "running" or fraction >= 1 or runs.stop_requested(run_dir):
         text = "Finishing: scoring the model on the test images…"
     else:
-        left = f"about {shared.duration(eta)} left" if eta is not None else "working out the time left…"
+        left = (
+            f"about {shared.duration(eta)} left"
+            if eta is not None
+            else "working out the time left…"
+        )
         text = f"Epoch {epoch} of {epochs} · batch {batch:,} of {batches:,} · {left}"
     st.progress(fraction, text=text)
     cols = st.columns(4)
@@ -201,9 +253,12 @@ def _live_view(run_dir, *, key: str) -> None:
         val_text = f"{val:.2%}"
     else:
         val_text = "–"
-    cols[2].metric("Validation accuracy", val_text,
-                   help="Accuracy on the held-back images, measured at the end of each epoch "
-                        "(none when no images are held back).")
+    cols[2].metric(
+        "Validation accuracy",
+        val_text,
+        help="Accuracy on the held-back images, measured at the end of each epoch "
+        "(none when no images are held back).",
+    )
     cols[3].metric("Time so far", shared.duration(progress.get("elapsed_s")))
     live = None
     if loss is not None:
@@ -232,39 +287,64 @@ def _result(status: str, run: runs.Run | None, job) -> None:
         st.success("Your training is complete.", icon=":material/check_circle:")
     elif status == "stopped":
         done = meta.get("epochs_completed") or 0
-        st.info(f"Your training was stopped after {done} complete epoch{'s' if done != 1 else ''}; "
-                "the best weights seen so far were kept." if done else
-                "Your training was stopped during its first epoch; the model was kept as it was "
-                "at that moment.", icon=":material/stop_circle:")
+        st.info(
+            f"Your training was stopped after {done} complete epoch{'s' if done != 1 else ''}; "
+            "the best weights seen so far were kept."
+            if done
+            else "Your training was stopped during its first epoch; the model was kept as it was "
+            "at that moment.",
+            icon=":material/stop_circle:",
+        )
     elif status == "cancelled":
-        st.info("Your request was taken off the queue before it started.", icon=":material/stop_circle:")
+        st.info(
+            "Your request was taken off the queue before it started.", icon=":material/stop_circle:"
+        )
         return
     elif status == "interrupted":
-        st.warning("The training process ended unexpectedly (for example, the server restarted). "
-                   + ("The weights of the best finished epoch were saved." if run and run.has_model
-                      else "No epoch had finished, so there is no model."), icon=":material/warning:")
+        st.warning(
+            "The training process ended unexpectedly (for example, the server restarted). "
+            + (
+                "The weights of the best finished epoch were saved."
+                if run and run.has_model
+                else "No epoch had finished, so there is no model."
+            ),
+            icon=":material/warning:",
+        )
     elif status == "failed":
-        error = meta.get("error") or (job.error if job is not None else None) or "no reason was recorded"
+        error = (
+            meta.get("error")
+            or (job.error if job is not None else None)
+            or "no reason was recorded"
+        )
         st.error(f"Training failed: {error}", icon=":material/warning:")
     if run is None:
         return
     cols = st.columns(3)
     acc = run.test_accuracy
     tested = meta.get("data", {}).get("test_examples")
-    cols[0].metric("Test accuracy", f"{acc:.2%}" if isinstance(acc, (int, float)) else "-",
-                   help=f"Share of {tested:,} test images read correctly." if tested else None)
+    cols[0].metric(
+        "Test accuracy",
+        f"{acc:.2%}" if isinstance(acc, (int, float)) else "-",
+        help=f"Share of {tested:,} test images read correctly." if tested else None,
+    )
     cols[1].metric("Training time", shared.duration(meta.get("train_seconds")))
     cols[2].metric("Epochs", meta.get("epochs_completed", "-"))
     if tested and tested < 10000:
-        st.caption(f"A quick run is scored on the first {tested:,} test images; the Evaluate page "
-                   "scores every model on all 10,000.")
+        st.caption(
+            f"A quick run is scored on the first {tested:,} test images; the Evaluate page "
+            "scores every model on all 10,000."
+        )
     history = runs.read_history(run.path)
     if history:
         st.plotly_chart(figures.learning_curves(history), key="train_result_curves")
     if run.has_model:
         try:
-            st.page_link(Path(__file__).with_name("evaluate.py"), label="Evaluate this model",
-                         icon=":material/analytics:", query_params={"run": run.id})
+            st.page_link(
+                Path(__file__).with_name("evaluate.py"),
+                label="Evaluate this model",
+                icon=":material/analytics:",
+                query_params={"run": run.id},
+            )
         except StreamlitAPIException:  # the page run on its own (tests): a plain link
             st.markdown(f"[📊 Evaluate this model](/evaluate?run={run.id})")
 
@@ -280,8 +360,12 @@ def _panel(queue, my_run: str | None) -> None:
         _live_view(queue.models_dir / job.run_id, key="train_live_curves")
         if job.run_id == my_run:
             stopping = st.session_state.get("train_stopping") == my_run
-            if st.button("Stop training", key="train_stop", disabled=stopping,
-                         help="Ends after the current batch and keeps the best weights so far."):
+            if st.button(
+                "Stop training",
+                key="train_stop",
+                disabled=stopping,
+                help="Ends after the current batch and keeps the best weights so far.",
+            ):
                 queue.stop(my_run)
                 st.session_state.train_stopping = my_run
                 stopping = True
@@ -292,7 +376,9 @@ def _panel(queue, my_run: str | None) -> None:
         st.markdown(f"#### Now training\n{_describe(None, run, my_run)}")
         _live_view(queue.models_dir / state.external_run, key="train_live_curves")
     elif status not in ACTIVE:
-        st.info("Nothing is training right now. Choose a model on the left and press **Start training**.")
+        st.info(
+            "Nothing is training right now. Choose a model on the left and press **Start training**."
+        )
 
     if state.queued:
         mine = [j for j in state.queued if j.run_id == my_run]
@@ -300,9 +386,12 @@ def _panel(queue, my_run: str | None) -> None:
         if mine:
             place = queue.position(my_run) or 1
             ahead = place  # the training that runs now plus the requests before this one
-            st.info(f"Your training (**{mine[0].config.preset}**) is waiting: you are number "
-                    f"{place + 1} in the queue, with {ahead} training{'s' if ahead != 1 else ''} "
-                    "before yours.", icon=":material/hourglass_top:")
+            st.info(
+                f"Your training (**{mine[0].config.preset}**) is waiting: you are number "
+                f"{place + 1} in the queue, with {ahead} training{'s' if ahead != 1 else ''} "
+                "before yours.",
+                icon=":material/hourglass_top:",
+            )
             if st.button("Cancel my request", key="train_cancel"):
                 queue.stop(my_run)
                 st.rerun(scope="app")
@@ -323,8 +412,10 @@ def _panel(queue, my_run: str | None) -> None:
 # --------------------------------------------------------------------------- the page
 
 st.title("Train a model")
-st.caption("Pick a model, adjust how it learns, and watch it learn to read handwritten digits. "
-           "One training runs at a time on this server; other requests wait their turn.")
+st.caption(
+    "Pick a model, adjust how it learns, and watch it learn to read handwritten digits. "
+    "One training runs at a time on this server; other requests wait their turn."
+)
 
 queue = shared.training_queue()
 if "train_owner" not in st.session_state:
@@ -337,12 +428,21 @@ left, right = st.columns([1, 2], gap="large")
 with left:
     st.subheader("New training")
     if demo:
-        st.info("Training is turned off in this demo: it would keep the server busy for everyone. "
-                "Run MNIST Studio on your own computer to train models.", icon=":material/lock:")
+        st.info(
+            "Training is turned off in this demo: it would keep the server busy for everyone. "
+            "Run MNIST Studio on your own computer to train models.",
+            icon=":material/lock:",
+        )
     _settings_form(disabled=demo)
-    st.button("Start training", type="primary", key="train_start", disabled=demo or mine_active,
-              on_click=_start, args=(queue,),
-              help="Your training is already queued or running." if mine_active else None)
+    st.button(
+        "Start training",
+        type="primary",
+        key="train_start",
+        disabled=demo or mine_active,
+        on_click=_start,
+        args=(queue,),
+        help="Your training is already queued or running." if mine_active else None,
+    )
     if "train_error" in st.session_state:
         shared.show_error(InputError(st.session_state.pop("train_error")))
 

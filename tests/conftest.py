@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from pictures import huge_png
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,8 +40,14 @@ def tiny_models_dir(tmp_path_factory, mnist):
     from mnist_core.training import TrainConfig, train
 
     models = tmp_path_factory.mktemp("models")
-    train(TrainConfig("seed-mlp-dropout", epochs=1, train_limit=1000, test_limit=500, val_fraction=0.1),
-          models_dir=models, data=mnist, run_id="default")
+    train(
+        TrainConfig(
+            "seed-mlp-dropout", epochs=1, train_limit=1000, test_limit=500, val_fraction=0.1
+        ),
+        models_dir=models,
+        data=mnist,
+        run_id="default",
+    )
     return models
 
 
@@ -56,6 +63,7 @@ def own_models(tiny_models_dir, tmp_path, monkeypatch):
     """`own_models(*names, **meta)`: a models folder of the test's own (runs may be added,
     broken or deleted), MNIST_MODELS_DIR pointing at it, holding the tiny "default" run and a
     copy of it under each of `names`, whose run.json says that name and `meta` besides."""
+
     def make(*names: str, **meta) -> Path:
         from mnist_core import runs
 
@@ -66,6 +74,7 @@ def own_models(tiny_models_dir, tmp_path, monkeypatch):
             runs.update_meta(runs.read_run(models / name), run_id=name, **meta)
         monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
         return models
+
     return make
 
 
@@ -85,6 +94,7 @@ def shipped_models_env(shipped_models_dir, monkeypatch):
 
 
 # --------------------------------------------------------------------------- awkward files
+
 
 def _scan(digit, scale: int = 4, margin: int = 40):
     """An MNIST digit as a scan would show it: dark ink on white paper, enlarged (PIL "L")."""
@@ -123,22 +133,47 @@ def odd_uploads(mnist) -> list[tuple[str, bytes, int | str | None]]:
         ("empty.png", b"", "error"),
         ("truncated.png", scan[: len(scan) // 2], "error"),
         ("page.png", b"<!DOCTYPE html><html><body><h1>404 Not Found</h1></body></html>", "error"),
-        ("digit.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28">'
-                      b'<path d="M14 4v20" stroke="black" stroke-width="3"/></svg>', "error"),
-        ("animated.gif", _encoded(_scan(x[1]).convert("P"), "GIF", save_all=True, duration=100,
-                                  append_images=[_scan(x[3]).convert("P")]), int(y[1])),
-        ("deep-16-bit.png", _encoded(Image.fromarray(np.asarray(_scan(x[0]), np.uint16) * 257)),
-         int(y[0])),
+        (
+            "digit.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28">'
+            b'<path d="M14 4v20" stroke="black" stroke-width="3"/></svg>',
+            "error",
+        ),
+        (
+            "animated.gif",
+            _encoded(
+                _scan(x[1]).convert("P"),
+                "GIF",
+                save_all=True,
+                duration=100,
+                append_images=[_scan(x[3]).convert("P")],
+            ),
+            int(y[1]),
+        ),
+        (
+            "deep-16-bit.png",
+            _encoded(Image.fromarray(np.asarray(_scan(x[0]), np.uint16) * 257)),
+            int(y[0]),
+        ),
         ("cmyk.jpg", _encoded(_scan(x[3]).convert("CMYK"), "JPEG", quality=95), int(y[3])),
         ("transparent.png", _encoded(Image.fromarray(rgba)), int(y[2])),
         ("one-pixel.png", _encoded(Image.new("L", (1, 1), 255)), None),
         ("bomb.png", huge_png(20000, 20000), "error"),
-        ("rotated-exif.jpg", _encoded(_scan(x[4]).transpose(Image.Transpose.ROTATE_90), "JPEG",
-                                      quality=95, exif=exif.tobytes()), int(y[4])),
+        (
+            "rotated-exif.jpg",
+            _encoded(
+                _scan(x[4]).transpose(Image.Transpose.ROTATE_90),
+                "JPEG",
+                quality=95,
+                exif=exif.tobytes(),
+            ),
+            int(y[4]),
+        ),
     ]
 
 
 # --------------------------------------------------------------------------- awkward models
+
 
 @pytest.fixture(scope="session")
 def odd_models(tiny_models_dir, tmp_path_factory) -> dict[str, Path]:
@@ -151,12 +186,20 @@ def odd_models(tiny_models_dir, tmp_path_factory) -> dict[str, Path]:
     (root / "corrupt.keras").write_bytes(good[: len(good) // 2])  # a copy cut short
     with zipfile.ZipFile(root / "not-keras.keras", "w") as archive:  # a zip, but not a model
         archive.writestr("readme.txt", "hello")
-    keras.Sequential([keras.Input((32, 32, 3)), layers.Flatten(),
-                      layers.Dense(10, activation="softmax")]).save(root / "wrong-input.keras")
-    keras.Sequential([keras.Input((28, 28, 1)), layers.Flatten(),
-                      layers.Dense(5, activation="softmax")]).save(root / "wrong-output.keras")
-    keras.Sequential([keras.Input((28, 28, 1)), layers.Lambda(lambda t: t * 2.0), layers.Flatten(),
-                      layers.Dense(10, activation="softmax")]).save(root / "lambda.keras")
+    keras.Sequential(
+        [keras.Input((32, 32, 3)), layers.Flatten(), layers.Dense(10, activation="softmax")]
+    ).save(root / "wrong-input.keras")
+    keras.Sequential(
+        [keras.Input((28, 28, 1)), layers.Flatten(), layers.Dense(5, activation="softmax")]
+    ).save(root / "wrong-output.keras")
+    keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Lambda(lambda t: t * 2.0),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax"),
+        ]
+    ).save(root / "lambda.keras")
     return {path.stem: path for path in root.iterdir()}
 
 

@@ -28,21 +28,54 @@ def test_train_through_the_real_entry_point_then_list(tmp_path):
     """`python -m mnist_core train` in a subprocess: the path the app's worker takes."""
     env = {**os.environ, "MNIST_MODELS_DIR": str(tmp_path)}
     done = subprocess.run(
-        [sys.executable, "-m", "mnist_core", "train", "--preset", "seed-mlp-dropout", "--epochs", "1",
-         "--train-limit", "500", "--test-limit", "300", "--run-id", "cli-run"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "mnist_core",
+            "train",
+            "--preset",
+            "seed-mlp-dropout",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "500",
+            "--test-limit",
+            "300",
+            "--run-id",
+            "cli-run",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(tmp_path / "cli-run")
     assert "epoch 1:" in done.stderr and "Traceback" not in done.stderr
     run = runs.get_run("cli-run", tmp_path)
     assert run.status == "completed" and run.has_model
 
-    listed = subprocess.run([sys.executable, "-m", "mnist_core", "list", "--json"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    listed = subprocess.run(
+        [sys.executable, "-m", "mnist_core", "list", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert rows == [{"run_id": "cli-run", "preset": "seed-mlp-dropout", "status": "completed",
-                     "test_accuracy": run.test_accuracy, "train_seconds": run.meta["train_seconds"],
-                     "started_at": run.meta["started_at"], "error": None}]
+    assert rows == [
+        {
+            "run_id": "cli-run",
+            "preset": "seed-mlp-dropout",
+            "status": "completed",
+            "test_accuracy": run.test_accuracy,
+            "train_seconds": run.meta["train_seconds"],
+            "started_at": run.meta["started_at"],
+            "error": None,
+        }
+    ]
 
 
 def test_evaluate_json_reports_every_metric(capsys, models_env, mnist):
@@ -71,37 +104,60 @@ def test_predict_json_reads_files_and_reports_bad_ones(capsys, models_env, mnist
     Image.new("L", (50, 50), 255).save(blank)
     fake = tmp_path / "fake.png"
     fake.write_text("<html>not an image</html>")
-    code, out, err = run_cli(capsys, "predict", "--json", str(one), str(blank), str(fake),
-                             str(tmp_path / "missing.png"))
+    code, out, err = run_cli(
+        capsys, "predict", "--json", str(one), str(blank), str(fake), str(tmp_path / "missing.png")
+    )
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 1  # some inputs were bad
-    assert [line["file"] for line in lines] == [str(one), str(blank), str(fake), str(tmp_path / "missing.png")]
+    assert [line["file"] for line in lines] == [
+        str(one),
+        str(blank),
+        str(fake),
+        str(tmp_path / "missing.png"),
+    ]
     assert isinstance(lines[0]["digit"], int) and 0 <= lines[0]["confidence"] <= 1
     assert lines[1]["digit"] is None and lines[1]["confidence"] is None
     assert lines[2]["error"] and lines[3]["error"]
     assert len(err.strip().splitlines()) == 2 and "Traceback" not in err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--preset", "nope"], "Unknown preset 'nope'"),
-    (["train", "--preset", "fast-cnn", "--epochs", "0"], "epochs must be between 1 and 200"),
-    (["train", "--preset", "fast-cnn", "--lr", "abc"], "invalid float value: 'abc'"),
-    (["train", "--preset", "fast-cnn", "--lr", "5"], "learning_rate must be between 1e-05 and 1"),
-    (["train", "--preset", "fast-cnn", "--lr", "nan"], "learning_rate must be a number"),
-    (["train", "--preset", "fast-cnn", "--batch-size", "0"], "batch_size must be between 8 and 4096"),
-    (["train", "--preset", "fast-cnn", "--epochs", "1000"], "epochs must be between 1 and 200"),
-    (["train", "--preset", "fast-cnn", "--val-fraction", "0.9"],
-     "val_fraction must be between 0 and 0.5"),
-    (["train", "--preset", "fast-cnn", "--train-limit", "10"], "train_limit must be between 100 and 60000"),
-    (["train", "--preset", "fast-cnn", "--test-limit", "-1"], "test_limit must be between 100 and 10000"),
-    (["train", "--preset", "fast-cnn", "--seed", "-1"], "seed must be between 0 and"),
-    (["train", "--preset", "fast-cnn", "--run-id", "../escape"], "Invalid run id '../escape'"),
-    (["evaluate", "--model", "no-such-run"], "No run called 'no-such-run'"),
-    (["evaluate", "--model", "../escape"], "no such run directory"),
-    (["predict", "--model", "missing.keras", "x.png"], "missing.keras: no such model file"),
-    (["export", "no-such-run"], "No run called 'no-such-run'"),
-    (["frobnicate"], "invalid choice: 'frobnicate'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--preset", "nope"], "Unknown preset 'nope'"),
+        (["train", "--preset", "fast-cnn", "--epochs", "0"], "epochs must be between 1 and 200"),
+        (["train", "--preset", "fast-cnn", "--lr", "abc"], "invalid float value: 'abc'"),
+        (
+            ["train", "--preset", "fast-cnn", "--lr", "5"],
+            "learning_rate must be between 1e-05 and 1",
+        ),
+        (["train", "--preset", "fast-cnn", "--lr", "nan"], "learning_rate must be a number"),
+        (
+            ["train", "--preset", "fast-cnn", "--batch-size", "0"],
+            "batch_size must be between 8 and 4096",
+        ),
+        (["train", "--preset", "fast-cnn", "--epochs", "1000"], "epochs must be between 1 and 200"),
+        (
+            ["train", "--preset", "fast-cnn", "--val-fraction", "0.9"],
+            "val_fraction must be between 0 and 0.5",
+        ),
+        (
+            ["train", "--preset", "fast-cnn", "--train-limit", "10"],
+            "train_limit must be between 100 and 60000",
+        ),
+        (
+            ["train", "--preset", "fast-cnn", "--test-limit", "-1"],
+            "test_limit must be between 100 and 10000",
+        ),
+        (["train", "--preset", "fast-cnn", "--seed", "-1"], "seed must be between 0 and"),
+        (["train", "--preset", "fast-cnn", "--run-id", "../escape"], "Invalid run id '../escape'"),
+        (["evaluate", "--model", "no-such-run"], "No run called 'no-such-run'"),
+        (["evaluate", "--model", "../escape"], "no such run directory"),
+        (["predict", "--model", "missing.keras", "x.png"], "missing.keras: no such model file"),
+        (["export", "no-such-run"], "No run called 'no-such-run'"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
 def test_bad_input_exits_nonzero_with_one_line(capsys, models_env, args, message):
     code, out, err = run_cli(capsys, *args)
     assert code == cli.EXIT_BAD_INPUT
@@ -124,7 +180,9 @@ def test_fetch_says_which_source(capsys):
     assert code == 0 and "60000 training and 10000 test images from" in out
 
 
-def test_predict_json_survives_every_awkward_file(capsys, shipped_models_env, odd_uploads, tmp_path):
+def test_predict_json_survives_every_awkward_file(
+    capsys, shipped_models_env, odd_uploads, tmp_path
+):
     """All of conftest.odd_uploads in one call: one JSON line per file, one stderr line per bad one."""
     files = []
     for name, content, _ in odd_uploads:
@@ -144,7 +202,9 @@ def test_predict_json_survives_every_awkward_file(capsys, shipped_models_env, od
     assert len(err.strip().splitlines()) == bad and "Traceback" not in err
 
 
-def test_evaluate_refuses_every_unloadable_model_in_one_line(capsys, models_env, odd_models, tmp_path):
+def test_evaluate_refuses_every_unloadable_model_in_one_line(
+    capsys, models_env, odd_models, tmp_path
+):
     no_json = tmp_path / "no-json"  # a run directory without run.json or a model
     no_json.mkdir()
     bad_json = tmp_path / "bad-json"  # a run directory with a damaged run.json and model
@@ -155,4 +215,7 @@ def test_evaluate_refuses_every_unloadable_model_in_one_line(capsys, models_env,
         code, out, err = run_cli(capsys, "evaluate", "--model", model, "--json")
         assert code == cli.EXIT_BAD_INPUT and not out, model
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    assert "has no model.keras (status: invalid)" in run_cli(capsys, "evaluate", "--model", str(no_json))[2]
+    assert (
+        "has no model.keras (status: invalid)"
+        in run_cli(capsys, "evaluate", "--model", str(no_json))[2]
+    )

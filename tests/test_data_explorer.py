@@ -22,7 +22,9 @@ def test_mean_images_match_a_per_digit_loop_on_real_data(mnist):
     x, y = mnist.x_test[:500], mnist.y_test[:500]
     means = mean_images(x, y)
     for digit in range(10):
-        np.testing.assert_allclose(means[digit], x[y == digit].astype(np.float64).mean(axis=0), rtol=1e-5)
+        np.testing.assert_allclose(
+            means[digit], x[y == digit].astype(np.float64).mean(axis=0), rtol=1e-5
+        )
 
 
 def test_sample_indices_are_reproducible_distinct_and_filtered():

@@ -59,7 +59,9 @@ def test_hand_computed_metrics(small):
     assert small.macro["recall"] == pytest.approx(float(Fr(13, 18)))
     assert small.macro_f1 == pytest.approx(float(Fr(151, 210)))
     assert small.weighted["precision"] == pytest.approx(float(Fr(25, 32)))
-    assert small.weighted["recall"] == pytest.approx(small.accuracy)  # always true of weighted recall
+    assert small.weighted["recall"] == pytest.approx(
+        small.accuracy
+    )  # always true of weighted recall
     assert small.weighted_f1 == pytest.approx(float(Fr(209, 280)))
 
 
@@ -113,14 +115,28 @@ def test_misclassified_sorted_by_confidence(small):
 def test_to_dict_is_json_ready(small):
     d = small.to_dict()
     json.dumps(d)  # plain Python types only
-    for key in ("accuracy", "macro_f1", "weighted_f1", "n", "per_class", "macro_avg",
-                "weighted_avg", "confusion_matrix", "misclassified_count"):
+    for key in (
+        "accuracy",
+        "macro_f1",
+        "weighted_f1",
+        "n",
+        "per_class",
+        "macro_avg",
+        "weighted_avg",
+        "confusion_matrix",
+        "misclassified_count",
+    ):
         assert key in d
     assert d["n"] == 8 and d["misclassified_count"] == 2
     assert type(d["accuracy"]) is float and type(d["n"]) is int
     assert len(d["per_class"]) == 10
-    assert d["per_class"][2] == {"digit": 2, "precision": 0.75, "recall": 1.0, "f1": pytest.approx(6 / 7),
-                                 "support": 3}
+    assert d["per_class"][2] == {
+        "digit": 2,
+        "precision": 0.75,
+        "recall": 1.0,
+        "f1": pytest.approx(6 / 7),
+        "support": 3,
+    }
     assert set(d["macro_avg"]) == {"precision", "recall", "f1"}
     assert sum(map(sum, d["confusion_matrix"])) == 8
 
@@ -134,7 +150,11 @@ def test_tables_and_csv(small):
 
     csv = pd.read_csv(io.StringIO(small.metrics_csv()), keep_default_na=False)
     assert list(csv.columns) == ["label", "precision", "recall", "f1", "support"]
-    assert csv["label"].tolist() == [str(d) for d in range(10)] + ["macro avg", "weighted avg", "accuracy"]
+    assert csv["label"].tolist() == [str(d) for d in range(10)] + [
+        "macro avg",
+        "weighted avg",
+        "accuracy",
+    ]
     accuracy = csv[csv["label"] == "accuracy"].iloc[0]
     assert float(accuracy["f1"]) == pytest.approx(0.75) and accuracy["precision"] == ""
     assert float(csv.loc[0, "recall"]) == pytest.approx(2 / 3, abs=1e-6)
@@ -155,17 +175,20 @@ def test_accepts_float32_and_uint8():
     assert ev.accuracy == 0.75 and ev.y_true.dtype == np.int64
 
 
-@pytest.mark.parametrize("probs, labels, message", [
-    (np.zeros((4, 9)), np.zeros(4, int), "shape"),
-    (np.zeros(10), np.zeros(1, int), "shape"),
-    (np.zeros((4, 10)), np.zeros((4, 1), int), "y_true must have shape"),
-    (np.zeros((4, 10)), np.zeros(3, int), "4 rows of probabilities but 3 labels"),
-    (np.zeros((0, 10)), np.zeros(0, int), "no examples"),
-    (np.zeros((2, 10)), np.array([0, 10]), "found 10"),
-    (np.zeros((2, 10)), np.array([-1, 0]), "found -1"),
-    (np.zeros((2, 10)), np.array([0.0, 1.0]), "integers"),
-    (np.full((2, 10), np.nan), np.array([0, 1]), "NaN"),
-])
+@pytest.mark.parametrize(
+    "probs, labels, message",
+    [
+        (np.zeros((4, 9)), np.zeros(4, int), "shape"),
+        (np.zeros(10), np.zeros(1, int), "shape"),
+        (np.zeros((4, 10)), np.zeros((4, 1), int), "y_true must have shape"),
+        (np.zeros((4, 10)), np.zeros(3, int), "4 rows of probabilities but 3 labels"),
+        (np.zeros((0, 10)), np.zeros(0, int), "no examples"),
+        (np.zeros((2, 10)), np.array([0, 10]), "found 10"),
+        (np.zeros((2, 10)), np.array([-1, 0]), "found -1"),
+        (np.zeros((2, 10)), np.array([0.0, 1.0]), "integers"),
+        (np.full((2, 10), np.nan), np.array([0, 1]), "NaN"),
+    ],
+)
 def test_invalid_inputs(probs, labels, message):
     with pytest.raises(ValueError, match=message) as info:
         evaluate(probs, labels)
@@ -185,8 +208,14 @@ def reference(probs, y):
     conf = [[0] * 10 for _ in range(10)]
     for t, p in zip(y, pred):
         conf[t][p] += 1
-    out = {"confusion": conf, "accuracy": sum(t == p for t, p in zip(y, pred)) / n,
-           "precision": [], "recall": [], "f1": [], "present": []}
+    out = {
+        "confusion": conf,
+        "accuracy": sum(t == p for t, p in zip(y, pred)) / n,
+        "precision": [],
+        "recall": [],
+        "f1": [],
+        "present": [],
+    }
     for c in range(10):
         tp = conf[c][c]
         true_c = sum(conf[c])

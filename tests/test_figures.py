@@ -3,8 +3,6 @@ learning curves, and that every figure serialises."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -15,11 +13,19 @@ from mnist_core import figures
 
 def history(epochs: int, validation: bool = True) -> list[dict]:
     """Rows as training writes them; without validation the val_* cells are empty strings (CSV)."""
-    return [{
-        "epoch": e, "loss": 1 / e, "accuracy": 1 - 0.5 / e,
-        "val_loss": 1.1 / e if validation else "", "val_accuracy": 1 - 0.6 / e if validation else "",
-        "learning_rate": 0.01, "elapsed_s": 20.0 * e, "epoch_s": 20.0,
-    } for e in range(1, epochs + 1)]
+    return [
+        {
+            "epoch": e,
+            "loss": 1 / e,
+            "accuracy": 1 - 0.5 / e,
+            "val_loss": 1.1 / e if validation else "",
+            "val_accuracy": 1 - 0.6 / e if validation else "",
+            "learning_rate": 0.01,
+            "elapsed_s": 20.0 * e,
+            "epoch_s": 20.0,
+        }
+        for e in range(1, epochs + 1)
+    ]
 
 
 @pytest.fixture
@@ -127,7 +133,9 @@ def test_learning_curves_empty_and_live_point():
 
 
 def test_compare_curves_one_line_per_run():
-    fig = figures.compare_curves({"small": history(3), "big": history(5), "no-val": history(2, False)})
+    fig = figures.compare_curves(
+        {"small": history(3), "big": history(5), "no-val": history(2, False)}
+    )
     assert [t.name for t in fig.data] == ["small", "big", "no-val (no data)"]
     assert len(fig.data[1].x) == 5
     loss = figures.compare_curves({"a": history(2)}, metric="loss")
@@ -145,7 +153,10 @@ def test_probability_bars_highlight():
     assert isinstance(bars, go.Bar) and len(bars.x) == 10
     colours = list(bars.marker.color)
     assert colours[2] == figures.ACCENT and colours.count(figures.ACCENT) == 1
-    assert list(fig.layout.yaxis.range) == [0, pytest.approx(1.15)] and fig.layout.yaxis.tickformat == ".0%"
+    assert (
+        list(fig.layout.yaxis.range) == [0, pytest.approx(1.15)]
+        and fig.layout.yaxis.tickformat == ".0%"
+    )
     other = figures.probability_bars(probs, highlight=7)
     assert list(other.data[0].marker.color).index(figures.ACCENT) == 7
     with pytest.raises(ValueError):
@@ -156,6 +167,7 @@ def test_probability_bars_highlight():
 def bar_heights(svg: str) -> list[float]:
     """Heights of the bars of a class_balance_svg (the legend's 12x12 squares left out)."""
     import re
+
     rects = re.findall(r'<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)" height="([\d.]+)"', svg)
     return [float(h) for w, h in rects if w != "12"]
 
@@ -168,12 +180,14 @@ def test_class_balance_svg_bars_follow_the_counts():
     assert heights[9] / heights[0] == pytest.approx(10, rel=0.02)
     assert ">1,000<" in svg  # a gridline label, with a thousands separator
     import xml.dom.minidom
+
     xml.dom.minidom.parseString(svg)  # well-formed
 
 
 def test_class_balance_svg_two_series_as_shares():
-    svg = figures.class_balance_svg(np.full(10, 6000), np.full(10, 1000), names=("training", "<test>"),
-                                    share=True)
+    svg = figures.class_balance_svg(
+        np.full(10, 6000), np.full(10, 1000), names=("training", "<test>"), share=True
+    )
     heights = bar_heights(svg)
     assert len(heights) == 20 and max(heights) - min(heights) < 0.2  # equal shares, equal bars
     assert ">10%<" in svg and "&lt;test&gt;" in svg

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pictures import correlation, draw, encode, huge_png
-
 from mnist_core import images, preprocess
 from mnist_core.errors import InputError
+
+from pictures import correlation, draw, encode, huge_png
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +25,7 @@ def reference() -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- to_grayscale
+
 
 @pytest.mark.parametrize("mode", ["1", "L", "P", "LA", "RGB", "RGBA", "CMYK", "I;16", "I", "F"])
 def test_grayscale_of_every_mode(mode, reference):
@@ -41,8 +42,17 @@ def test_grayscale_of_every_mode(mode, reference):
     assert correlation(preprocess.to_mnist(image), reference) > 0.99
 
 
-@pytest.mark.parametrize("array", [np.zeros((0, 5)), np.zeros((5, 5, 5)), np.zeros((2, 3, 4, 4)),
-                                   np.full((5, 5), np.nan), np.full((5, 5), 300.0), np.full((5, 5), -2)])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.zeros((0, 5)),
+        np.zeros((5, 5, 5)),
+        np.zeros((2, 3, 4, 4)),
+        np.full((5, 5), np.nan),
+        np.full((5, 5), 300.0),
+        np.full((5, 5), -2),
+    ],
+)
 def test_bad_arrays_raise_input_error(array):
     with pytest.raises(InputError):
         images.to_grayscale(array)
@@ -50,19 +60,28 @@ def test_bad_arrays_raise_input_error(array):
 
 # --------------------------------------------------------------------------- load_image
 
-@pytest.mark.parametrize("name, content", [
-    ("empty.png", b""),
-    ("page.png", b"<!DOCTYPE html><html><body>Not found</body></html>"),
-    ("digit.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28">'
-                  b'<circle cx="14" cy="14" r="9"/></svg>'),
-    ("truncated.png", None),
-    ("bomb.png", (20000, 20000)),   # over Pillow's own error limit
-    ("big.png", (8000, 6000)),      # 48 MP: under Pillow's limits, over ours
-])
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("empty.png", b""),
+        ("page.png", b"<!DOCTYPE html><html><body>Not found</body></html>"),
+        (
+            "digit.svg",
+            b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28">'
+            b'<circle cx="14" cy="14" r="9"/></svg>',
+        ),
+        ("truncated.png", None),
+        ("bomb.png", (20000, 20000)),  # over Pillow's own error limit
+        ("big.png", (8000, 6000)),  # 48 MP: under Pillow's limits, over ours
+    ],
+)
 def test_bad_files_raise_one_line_input_error(tmp_path, name, content):
     if content is None:
-        full = encode(Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200), np.uint8)))
-        content = full[:len(full) // 2]
+        full = encode(
+            Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200), np.uint8))
+        )
+        content = full[: len(full) // 2]
     elif isinstance(content, tuple):
         content = huge_png(*content)
     path = tmp_path / name
@@ -82,6 +101,7 @@ def test_missing_path_raises_input_error(tmp_path):
 
 class FakeUpload(io.BytesIO):
     """Like Streamlit's UploadedFile: a BytesIO with a name, possibly read already."""
+
     name = "digit.png"
 
 
@@ -91,11 +111,15 @@ def test_upload_read_twice(reference):
     np.testing.assert_allclose(preprocess.to_mnist(upload), reference, atol=1e-6)
 
 
-@pytest.mark.parametrize("make, mode", [
-    (lambda: encode(draw().convert("CMYK"), format="JPEG", quality=95), "CMYK"),
-    (lambda: encode(Image.fromarray(np.asarray(draw(), dtype=np.uint16) * 257)), "I;16"),
-    (lambda: encode(draw().convert("P")), "P"),
-], ids=["cmyk-jpeg", "16-bit-png", "palette-png"])
+@pytest.mark.parametrize(
+    "make, mode",
+    [
+        (lambda: encode(draw().convert("CMYK"), format="JPEG", quality=95), "CMYK"),
+        (lambda: encode(Image.fromarray(np.asarray(draw(), dtype=np.uint16) * 257)), "I;16"),
+        (lambda: encode(draw().convert("P")), "P"),
+    ],
+    ids=["cmyk-jpeg", "16-bit-png", "palette-png"],
+)
 def test_other_file_kinds(reference, make, mode):
     image = images.load_image(make())
     assert image.mode == mode

@@ -54,6 +54,7 @@ def images():
 
 # --------------------------------------------------------------------------- predicting
 
+
 def test_predict_batch_matches_keras_predict(predictor, images):
     expected = predictor.model.predict(images, verbose=0)
     for batch_size in (1024, 16):  # one chunk, and chunks with a remainder
@@ -106,8 +107,11 @@ def test_outputs_that_are_not_probabilities_are_made_so(models_dir, images, acti
     raw = model.predict(images, verbose=0)
     got = predictor.predict_batch(images)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
-    expected = raw / raw.sum(axis=1, keepdims=True) if kind == "scores" else \
-        np.exp(raw) / np.exp(raw).sum(axis=1, keepdims=True)
+    expected = (
+        raw / raw.sum(axis=1, keepdims=True)
+        if kind == "scores"
+        else np.exp(raw) / np.exp(raw).sum(axis=1, keepdims=True)
+    )
     np.testing.assert_allclose(got, expected, atol=1e-5)
     np.testing.assert_allclose(predictor.predict_one(images[3]), expected[3], atol=1e-5)
 
@@ -125,11 +129,15 @@ def test_predictor_refuses_a_model_built_in_memory_with_the_wrong_shape():
 
 
 def test_predictor_from_path(cnn_path, images, predictor):
-    np.testing.assert_allclose(Predictor.from_path(cnn_path).predict_batch(images[:5]),
-                               predictor.predict_batch(images[:5]), atol=1e-7)
+    np.testing.assert_allclose(
+        Predictor.from_path(cnn_path).predict_batch(images[:5]),
+        predictor.predict_batch(images[:5]),
+        atol=1e-7,
+    )
 
 
 # --------------------------------------------------------------------------- engines
+
 
 def test_the_default_engine_is_tflite_and_agrees_with_tensorflow(cnn_path, predictor, images):
     graph = Predictor.from_path(cnn_path, engine="tensorflow")
@@ -138,7 +146,9 @@ def test_the_default_engine_is_tflite_and_agrees_with_tensorflow(cnn_path, predi
     expected = predictor.model.predict(images, verbose=0)
     np.testing.assert_allclose(graph.predict_batch(images, batch_size=16), expected, atol=1e-5)
     np.testing.assert_allclose(graph.predict_one(images[5]), expected[5], atol=1e-5)
-    np.testing.assert_allclose(predictor.predict_batch(images), graph.predict_batch(images), atol=1e-5)
+    np.testing.assert_allclose(
+        predictor.predict_batch(images), graph.predict_batch(images), atol=1e-5
+    )
 
 
 def test_a_model_tflite_cannot_take_falls_back_to_tensorflow(monkeypatch, cnn_path, images):
@@ -149,8 +159,9 @@ def test_a_model_tflite_cannot_take_falls_back_to_tensorflow(monkeypatch, cnn_pa
     fallback = Predictor.from_path(cnn_path)
     assert fallback.engine == "TensorFlow"
     assert fallback.fallback_reason == "RuntimeError: op Foo is not supported (in the converter)"
-    np.testing.assert_allclose(fallback.predict_batch(images),
-                               fallback.model.predict(images, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        fallback.predict_batch(images), fallback.model.predict(images, verbose=0), atol=1e-5
+    )
     with pytest.raises(ModelError, match="cannot run on TensorFlow Lite: op Foo") as info:
         Predictor.from_path(cnn_path, engine="tflite")
     assert "\n" not in str(info.value)
@@ -172,8 +183,12 @@ def test_single_images_and_batches_from_many_threads_at_once(predictor, images):
             if not np.allclose(predictor.predict_batch(images[:size]), expected[:size], atol=1e-6):
                 wrong.append(("batch", size))
 
-    threads = [threading.Thread(target=singles), threading.Thread(target=singles),
-               threading.Thread(target=batches, args=(50,)), threading.Thread(target=batches, args=(7,))]
+    threads = [
+        threading.Thread(target=singles),
+        threading.Thread(target=singles),
+        threading.Thread(target=batches, args=(50,)),
+        threading.Thread(target=batches, args=(7,)),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -183,11 +198,16 @@ def test_single_images_and_batches_from_many_threads_at_once(predictor, images):
 
 # --------------------------------------------------------------------------- one picture
 
+
 def test_predict_image_on_a_blank_canvas_finds_nothing(predictor):
     prediction = predict_image(predictor, np.zeros((280, 280, 4), np.uint8))
     assert not prediction.found
-    assert (prediction.digit, prediction.confidence, prediction.probabilities,
-            prediction.input_image) == (None, None, None, None)
+    assert (
+        prediction.digit,
+        prediction.confidence,
+        prediction.probabilities,
+        prediction.input_image,
+    ) == (None, None, None, None)
 
 
 def test_predict_image_on_a_drawing(predictor):
@@ -198,11 +218,13 @@ def test_predict_image_on_a_drawing(predictor):
     assert isinstance(prediction.digit, int) and 0 <= prediction.digit <= 9
     assert prediction.confidence == pytest.approx(float(prediction.probabilities.max()))
     np.testing.assert_array_equal(prediction.input_image, preprocess.to_mnist(canvas))
-    np.testing.assert_allclose(prediction.probabilities,
-                               predictor.predict_one(prediction.input_image), atol=1e-7)
+    np.testing.assert_allclose(
+        prediction.probabilities, predictor.predict_one(prediction.input_image), atol=1e-7
+    )
 
 
 # --------------------------------------------------------------------------- loading
+
 
 def assert_model_error(path, match: str):
     with pytest.raises(ModelError, match=match) as info:
@@ -214,12 +236,15 @@ def test_missing_file(tmp_path):
     assert_model_error(tmp_path / "nope.keras", "not found")
 
 
-@pytest.mark.parametrize("name, content", [
-    ("random.keras", os.urandom(2048)),
-    ("empty.keras", b""),
-    ("random.h5", os.urandom(2048)),
-    ("notes.txt", b"not a model"),
-])
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("random.keras", os.urandom(2048)),
+        ("empty.keras", b""),
+        ("random.h5", os.urandom(2048)),
+        ("notes.txt", b"not a model"),
+    ],
+)
 def test_files_that_are_not_models(tmp_path, name, content):
     path = tmp_path / name
     path.write_bytes(content)
@@ -235,14 +260,23 @@ def test_zip_without_a_model_inside(tmp_path):
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_lambda_layer_is_refused_for_safety(tmp_path, suffix):
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: x * 2.0),
-                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Lambda(lambda x: x * 2.0),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     assert_model_error(save(model, tmp_path, "lambda", suffix), "refused for safety.*Lambda")
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(inputs=(32, 32, 3)), r"takes input \(None, 32, 32, 3\)"),
-    (dict(classes=5), r"outputs \(None, 5\)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(inputs=(32, 32, 3)), r"takes input \(None, 32, 32, 3\)"),
+        (dict(classes=5), r"outputs \(None, 5\)"),
+    ],
+)
 def test_wrong_shapes_are_refused(tmp_path, kwargs, match):
     assert_model_error(save(classifier(**kwargs), tmp_path, "wrong"), match)

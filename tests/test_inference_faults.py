@@ -9,17 +9,20 @@ from __future__ import annotations
 import pytest
 
 from mnist_core.errors import InputError, ModelError
-from mnist_core.inference import Predictor, load_model, predict_image
 from mnist_core.images import load_image
+from mnist_core.inference import Predictor, load_model, predict_image
 
 
-@pytest.mark.parametrize("kind, message", [
-    ("corrupt", "is not a Keras model file (damaged or not a zip)"),
-    ("not-keras", "cannot be loaded"),
-    ("wrong-input", "takes input (None, 32, 32, 3), but a 28x28 digit model needs"),
-    ("wrong-output", "outputs (None, 5), but a digit classifier needs (None, 10)"),
-    ("lambda", "is refused for safety: it contains a Lambda layer"),
-])
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("corrupt", "is not a Keras model file (damaged or not a zip)"),
+        ("not-keras", "cannot be loaded"),
+        ("wrong-input", "takes input (None, 32, 32, 3), but a 28x28 digit model needs"),
+        ("wrong-output", "outputs (None, 5), but a digit classifier needs (None, 10)"),
+        ("lambda", "is refused for safety: it contains a Lambda layer"),
+    ],
+)
 def test_odd_model_files_are_refused_in_one_line(odd_models, kind, message):
     with pytest.raises(ModelError) as info:
         load_model(odd_models[kind])

@@ -69,8 +69,9 @@ def test_jobs_run_one_at_a_time_in_order(queue):
 
 def test_stop_cancels_a_queued_job_and_ends_a_running_one(queue):
     # Small batches over many images: long enough that the stop lands mid-training.
-    running = queue.submit(TrainConfig("seed-mlp-dropout", epochs=3, batch_size=8,
-                                       train_limit=20000, test_limit=200))
+    running = queue.submit(
+        TrainConfig("seed-mlp-dropout", epochs=3, batch_size=8, train_limit=20000, test_limit=200)
+    )
     waiting = queue.submit(TrainConfig("seed-mlp-dropout", **TINY))
     assert queue.stop(waiting.run_id) is True
     assert waiting.state == "cancelled" and queue.position(waiting.run_id) is None
@@ -92,12 +93,15 @@ def test_stop_cancels_a_queued_job_and_ends_a_running_one(queue):
     assert queue.stop("no-such-run") is False
 
 
-@pytest.mark.parametrize("config", [
-    TrainConfig("fast-cnn", epochs=0),
-    TrainConfig("fast-cnn", learning_rate=5.0),
-    TrainConfig("fast-cnn", train_limit=10),
-    TrainConfig("no-such-preset"),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        TrainConfig("fast-cnn", epochs=0),
+        TrainConfig("fast-cnn", learning_rate=5.0),
+        TrainConfig("fast-cnn", train_limit=10),
+        TrainConfig("no-such-preset"),
+    ],
+)
 def test_bad_config_is_refused_before_queueing(tmp_path, config):
     queue = TrainingQueue(tmp_path, python="/bin/true")
     with pytest.raises(InputError):
@@ -107,6 +111,7 @@ def test_bad_config_is_refused_before_queueing(tmp_path, config):
 
 
 # --------------------------------------------------------------------------- stand-in workers
+
 
 def _stand_in(tmp_path, code: str) -> str:
     """An executable that ignores the worker's arguments and runs `code` instead."""
@@ -118,8 +123,9 @@ def _stand_in(tmp_path, code: str) -> str:
 
 def test_stop_before_the_run_directory_exists_cancels(tmp_path):
     # The worker is still starting (no run directory yet): stop() terminates it.
-    queue = TrainingQueue(tmp_path, poll_interval=0.05,
-                          python=_stand_in(tmp_path, "import time; time.sleep(30)"))
+    queue = TrainingQueue(
+        tmp_path, poll_interval=0.05, python=_stand_in(tmp_path, "import time; time.sleep(30)")
+    )
     job = queue.submit(TrainConfig("fast-cnn"))
     assert job.state == "running"
     assert queue.stop(job.run_id) is True
@@ -128,8 +134,13 @@ def test_stop_before_the_run_directory_exists_cancels(tmp_path):
 
 
 def test_worker_failing_before_its_run_directory_reports_its_last_words(tmp_path):
-    queue = TrainingQueue(tmp_path, poll_interval=0.05, python=_stand_in(
-        tmp_path, "import sys; print('loading'); print('No MNIST files found'); sys.exit(2)"))
+    queue = TrainingQueue(
+        tmp_path,
+        poll_interval=0.05,
+        python=_stand_in(
+            tmp_path, "import sys; print('loading'); print('No MNIST files found'); sys.exit(2)"
+        ),
+    )
     job = queue.submit(TrainConfig("fast-cnn"))
     assert queue.wait(job.run_id, 10) is job
     assert job.state == "finished" and job.returncode == 2
@@ -157,7 +168,9 @@ def test_waits_for_a_training_started_outside_the_queue(tmp_path):
 
 def _finishing_stand_in(tmp_path, seconds: float) -> str:
     """A worker that takes `seconds`, then leaves a completed run directory, like the real one."""
-    return _stand_in(tmp_path, f"""
+    return _stand_in(
+        tmp_path,
+        f"""
 import json, os, sys, time
 run_id = sys.argv[sys.argv.index("--run-id") + 1]
 path = os.path.join(os.environ["MNIST_MODELS_DIR"], run_id)
@@ -166,7 +179,8 @@ meta = {{"run_id": run_id, "preset": "fast-cnn", "status": "running", "pid": os.
 open(os.path.join(path, "run.json"), "w").write(json.dumps(meta))
 time.sleep({seconds})
 open(os.path.join(path, "run.json"), "w").write(json.dumps({{**meta, "status": "completed"}}))
-""")
+""",
+    )
 
 
 def test_two_sessions_starting_at_the_same_moment_take_turns(tmp_path):
@@ -210,7 +224,9 @@ def test_a_restarted_server_waits_for_the_old_worker_and_sees_how_it_ended(tmp_p
     new = server2.submit(TrainConfig("seed-mlp-dropout", seed=7, **TINY))
     deadline = time.monotonic() + WAIT_S
     while (state := server2.state()).running is None:  # no second training while the old one runs
-        assert state.queued == [new] and time.monotonic() < deadline, "the old worker did not finish"
+        assert state.queued == [new] and time.monotonic() < deadline, (
+            "the old worker did not finish"
+        )
         time.sleep(0.1)
     assert runs.get_run(old.run_id, models).status == "completed"  # (read after the start)
     assert server2.wait(new.run_id, WAIT_S) is new and new.returncode == 0

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pictures import correlation, draw, encode
-
 from mnist_core import preprocess
+
+from pictures import correlation, draw, encode
 
 
 def centre_of_mass(x: np.ndarray) -> tuple[float, float]:
@@ -26,8 +26,9 @@ def bbox_side(x: np.ndarray, level: float = 0.0) -> int:
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Best correlation over shifts of up to 1 px: like MNIST, `to_mnist` centres by whole
     pixels, so one digit drawn at two sizes may come out a pixel apart."""
-    return max(correlation(np.roll(a, (dy, dx), axis=(0, 1)), b)
-               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+    return max(
+        correlation(np.roll(a, (dy, dx), axis=(0, 1)), b) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+    )
 
 
 def assert_mnist_like(x: np.ndarray | None) -> None:
@@ -48,22 +49,27 @@ def reference() -> np.ndarray:
 
 # --------------------------------------------------------------------------- to_mnist
 
+
 def test_centred_digit_is_mnist_like(reference):
     assert_mnist_like(reference)
 
 
 def test_same_size_anywhere_gives_the_same_image(reference):
     for box in [(10, 10, 170, 210), (120, 80, 280, 280), (390, 340, 550, 540)]:
-        np.testing.assert_allclose(preprocess.to_mnist(draw(size=(560, 560), box=box)),
-                                   reference, atol=1e-6)
+        np.testing.assert_allclose(
+            preprocess.to_mnist(draw(size=(560, 560), box=box)), reference, atol=1e-6
+        )
 
 
-@pytest.mark.parametrize("size, box, width", [
-    ((280, 280), (5, 10, 125, 160), 14),       # off-centre, smaller
-    ((560, 560), (500, 490, 540, 540), 4),     # tiny, in the corner of a big canvas
-    ((560, 560), (24, 300, 88, 380), 7),
-    ((280, 280), (35, 14, 235, 264), 22),      # fills the canvas
-])
+@pytest.mark.parametrize(
+    "size, box, width",
+    [
+        ((280, 280), (5, 10, 125, 160), 14),  # off-centre, smaller
+        ((560, 560), (500, 490, 540, 540), 4),  # tiny, in the corner of a big canvas
+        ((560, 560), (24, 300, 88, 380), 7),
+        ((280, 280), (35, 14, 235, 264), 22),  # fills the canvas
+    ],
+)
 def test_other_sizes_give_nearly_the_same_image(reference, size, box, width):
     x = preprocess.to_mnist(draw(size=size, box=box, width=width))
     assert_mnist_like(x)
@@ -98,8 +104,9 @@ def test_light_ink_on_mid_grey_and_dark_ink_on_mid_grey():
     assert correlation(light, dark) > 0.98
 
 
-@pytest.mark.parametrize("background", [(0, 0, 0, 0), (0, 0, 0, 255)],
-                         ids=["transparent", "opaque-black"])
+@pytest.mark.parametrize(
+    "background", [(0, 0, 0, 0), (0, 0, 0, 255)], ids=["transparent", "opaque-black"]
+)
 def test_canvas_export_white_ink(reference, background):
     """The drawing page's array: uint8 (280, 280, 4), white strokes, either background."""
     mask = np.asarray(draw()) > 0
@@ -138,17 +145,33 @@ def test_mnist_digit_is_kept(reference):
     assert np.abs(x - reference).mean() < 0.02
 
 
-@pytest.mark.parametrize("make", [
-    lambda: np.zeros((280, 280, 4), np.uint8),                       # empty canvas
-    lambda: np.full((280, 280, 4), (0, 0, 0, 255), np.uint8),        # black canvas
-    lambda: Image.new("L", (300, 200), 255),                          # white page
-    lambda: Image.new("RGB", (300, 200), (128, 128, 128)),            # uniform grey
-    lambda: np.clip(np.random.default_rng(0).normal(128, 6, (300, 300)), 0, 255).astype(np.uint8),
-    lambda: Image.open(io.BytesIO(encode(                          # noisy grey JPEG
-        Image.fromarray(np.clip(np.random.default_rng(1).normal(200, 4, (240, 320)), 0, 255)
-                        .astype(np.uint8)), format="JPEG", quality=60))),
-    lambda: Image.new("L", (1, 1), 200),                              # 1x1 image
-], ids=["empty-canvas", "black-canvas", "white", "grey", "noisy-grey", "noisy-jpeg", "1x1"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: np.zeros((280, 280, 4), np.uint8),  # empty canvas
+        lambda: np.full((280, 280, 4), (0, 0, 0, 255), np.uint8),  # black canvas
+        lambda: Image.new("L", (300, 200), 255),  # white page
+        lambda: Image.new("RGB", (300, 200), (128, 128, 128)),  # uniform grey
+        lambda: np.clip(np.random.default_rng(0).normal(128, 6, (300, 300)), 0, 255).astype(
+            np.uint8
+        ),
+        lambda: Image.open(
+            io.BytesIO(
+                encode(  # noisy grey JPEG
+                    Image.fromarray(
+                        np.clip(np.random.default_rng(1).normal(200, 4, (240, 320)), 0, 255).astype(
+                            np.uint8
+                        )
+                    ),
+                    format="JPEG",
+                    quality=60,
+                )
+            )
+        ),
+        lambda: Image.new("L", (1, 1), 200),  # 1x1 image
+    ],
+    ids=["empty-canvas", "black-canvas", "white", "grey", "noisy-grey", "noisy-jpeg", "1x1"],
+)
 def test_no_digit_gives_none(make):
     assert preprocess.to_mnist(make()) is None
 

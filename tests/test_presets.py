@@ -10,9 +10,9 @@ from mnist_core.errors import InputError
 
 # Parameter counts of the reproduced networks, computed by hand from their layer sizes.
 EXACT_PARAMS = {
-    "seed-mlp-100-sigmoid": 784 * 100 + 100 + 100 * 10 + 10,                      # 79,510
+    "seed-mlp-100-sigmoid": 784 * 100 + 100 + 100 * 10 + 10,  # 79,510
     "seed-mlp-128-64-16": (784 * 128 + 128) + (128 * 64 + 64) + (64 * 16 + 16) + (16 * 10 + 10),
-    "seed-mlp-dropout": 784 * 128 + 128 + 128 * 10 + 10,                          # 101,770
+    "seed-mlp-dropout": 784 * 128 + 128 + 128 * 10 + 10,  # 101,770
     "keras-convnet": 34_826,  # as printed by model.summary() in the Keras example
 }
 
@@ -43,5 +43,7 @@ def test_seed_training_settings_match_their_sources():
 
 
 def test_unknown_preset_lists_the_choices():
-    with pytest.raises(InputError, match="Unknown preset 'nope'; choose one of: seed-mlp-100-sigmoid"):
+    with pytest.raises(
+        InputError, match="Unknown preset 'nope'; choose one of: seed-mlp-100-sigmoid"
+    ):
         presets.get_preset("nope")

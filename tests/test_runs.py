@@ -27,8 +27,12 @@ def test_new_run_id_is_valid_and_unique():
 
 
 def test_create_read_and_list(tmp_path):
-    first = runs.create_run("fast-cnn", {"params": {"epochs": 1}}, models_dir=tmp_path, run_id="a-run")
-    runs.update_meta(first, status="completed", test_accuracy=0.99, started_at="2026-01-01T00:00:00")
+    first = runs.create_run(
+        "fast-cnn", {"params": {"epochs": 1}}, models_dir=tmp_path, run_id="a-run"
+    )
+    runs.update_meta(
+        first, status="completed", test_accuracy=0.99, started_at="2026-01-01T00:00:00"
+    )
     runs.create_run("best-cnn", {}, models_dir=tmp_path, run_id="default")
     second = runs.create_run("keras-convnet", {}, models_dir=tmp_path, run_id="b-run")
     runs.update_meta(second, status="completed", started_at="2026-02-01T00:00:00")
@@ -54,12 +58,24 @@ def test_running_run_with_a_dead_process_reads_as_interrupted(tmp_path):
     dead.wait()
     runs.update_meta(run, pid=dead.pid)
     assert runs.read_run(run.path).status == "interrupted"
-    assert json.loads((run.path / "run.json").read_text())["status"] == "running"  # derived, not written
+    assert (
+        json.loads((run.path / "run.json").read_text())["status"] == "running"
+    )  # derived, not written
 
 
 def test_history_round_trip_with_missing_validation(tmp_path):
-    rows = [{"epoch": 1, "loss": 0.5, "accuracy": 0.9, "val_loss": math.nan, "val_accuracy": None,
-             "learning_rate": 0.01, "elapsed_s": 3.5, "epoch_s": 3.5}]
+    rows = [
+        {
+            "epoch": 1,
+            "loss": 0.5,
+            "accuracy": 0.9,
+            "val_loss": math.nan,
+            "val_accuracy": None,
+            "learning_rate": 0.01,
+            "elapsed_s": 3.5,
+            "epoch_s": 3.5,
+        }
+    ]
     runs.write_history(tmp_path, rows)
     back = runs.read_history(tmp_path)
     assert back[0]["epoch"] == 1 and back[0]["loss"] == 0.5

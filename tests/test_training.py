@@ -58,16 +58,21 @@ def build_tiny_cnn():
 @pytest.fixture
 def tiny_cnn_preset(monkeypatch):
     """A tiny CNN using augmentation and the warm-up + cosine schedule (the best-cnn code path)."""
-    preset = dataclasses.replace(presets.PRESETS["best-cnn"], name="tiny-cnn", build=build_tiny_cnn,
-                                 epochs=2, batch_size=64)
+    preset = dataclasses.replace(
+        presets.PRESETS["best-cnn"], name="tiny-cnn", build=build_tiny_cnn, epochs=2, batch_size=64
+    )
     monkeypatch.setitem(presets.PRESETS, "tiny-cnn", preset)
     return preset
 
 
 def test_run_end_to_end_writes_a_complete_run_directory(tmp_path, mnist):
     recorder = Recorder()
-    run = train(TrainConfig("seed-mlp-dropout", epochs=2, val_fraction=0.1, seed=3, **SMALL),
-                listeners=[recorder], models_dir=tmp_path, data=mnist)
+    run = train(
+        TrainConfig("seed-mlp-dropout", epochs=2, val_fraction=0.1, seed=3, **SMALL),
+        listeners=[recorder],
+        models_dir=tmp_path,
+        data=mnist,
+    )
     meta = json.loads((run.path / "run.json").read_text())
     assert meta["status"] == "completed" and run.status == "completed"
     assert meta["preset"] == "seed-mlp-dropout" and meta["seed"] == 3
@@ -91,8 +96,13 @@ def test_run_end_to_end_writes_a_complete_run_directory(tmp_path, mnist):
 
 def test_stop_request_ends_after_the_current_batch_and_keeps_a_model(tmp_path, mnist):
     recorder = Recorder(stop_after_batches=3)
-    run = train(TrainConfig("seed-mlp-dropout", epochs=3, **SMALL), listeners=[recorder],
-                stop=recorder.should_stop, models_dir=tmp_path, data=mnist)
+    run = train(
+        TrainConfig("seed-mlp-dropout", epochs=3, **SMALL),
+        listeners=[recorder],
+        stop=recorder.should_stop,
+        models_dir=tmp_path,
+        data=mnist,
+    )
     assert run.meta["status"] == "stopped"
     assert len(recorder.batches) == 3  # not one batch more
     assert run.meta["epochs_completed"] == 0 and runs.read_history(run.path) == []
@@ -107,8 +117,12 @@ def test_stop_file_keeps_the_best_epoch(tmp_path, mnist):
                 runs.request_stop(self.started.path)
 
     recorder = StopFileInSecondEpoch()
-    run = train(TrainConfig("seed-mlp-dropout", epochs=3, **SMALL), listeners=[recorder],
-                models_dir=tmp_path, data=mnist)
+    run = train(
+        TrainConfig("seed-mlp-dropout", epochs=3, **SMALL),
+        listeners=[recorder],
+        models_dir=tmp_path,
+        data=mnist,
+    )
     assert run.meta["status"] == "stopped"
     assert run.meta["epochs_completed"] == 1 and run.meta["best_epoch"] == 1
     assert recorder.batches[-1]["epoch"] == 2 and recorder.batches[-1]["batch"] == 2
@@ -120,7 +134,10 @@ def test_same_seed_same_result_with_augmentation_and_schedule(tmp_path, mnist, t
         run = train(TrainConfig("tiny-cnn", seed=seed, **SMALL), models_dir=tmp_path, data=mnist)
         history = runs.read_history(run.path)
         from keras.saving import load_model
-        return [(r["loss"], r["val_accuracy"]) for r in history], load_model(run.model_path).get_weights()
+
+        return [(r["loss"], r["val_accuracy"]) for r in history], load_model(
+            run.model_path
+        ).get_weights()
 
     history_a, weights_a = run_once(5)
     history_b, weights_b = run_once(5)
@@ -150,8 +167,11 @@ def test_a_failure_is_recorded_and_raised(tmp_path, mnist, monkeypatch):
     def broken():
         raise RuntimeError("out of memory")
 
-    monkeypatch.setitem(presets.PRESETS, "broken",
-                        dataclasses.replace(presets.PRESETS["fast-cnn"], name="broken", build=broken))
+    monkeypatch.setitem(
+        presets.PRESETS,
+        "broken",
+        dataclasses.replace(presets.PRESETS["fast-cnn"], name="broken", build=broken),
+    )
     with pytest.raises(RuntimeError, match="out of memory"):
         train(TrainConfig("broken", **SMALL), models_dir=tmp_path, data=mnist)
     (run,) = runs.list_runs(tmp_path)
@@ -184,12 +204,18 @@ def test_loss_and_accuracy_match_a_hand_computation():
 
 # --------------------------------------------------------------------------- faults
 
-@pytest.mark.parametrize("code, failing_save", [
-    (errno.ENOSPC, 2),  # a full disk at the checkpoint of epoch 2
-    (errno.EROFS, 3),   # a read-only folder at the final save
-], ids=["full-disk-checkpoint", "read-only-final-save"])
-def test_a_failed_save_fails_the_run_in_one_line_and_keeps_the_last_model(tmp_path, mnist, monkeypatch,
-                                                                         code, failing_save):
+
+@pytest.mark.parametrize(
+    "code, failing_save",
+    [
+        (errno.ENOSPC, 2),  # a full disk at the checkpoint of epoch 2
+        (errno.EROFS, 3),  # a read-only folder at the final save
+    ],
+    ids=["full-disk-checkpoint", "read-only-final-save"],
+)
+def test_a_failed_save_fails_the_run_in_one_line_and_keeps_the_last_model(
+    tmp_path, mnist, monkeypatch, code, failing_save
+):
     replace, saves = os.replace, []
 
     def failing_replace(src, dst):
@@ -203,24 +229,50 @@ def test_a_failed_save_fails_the_run_in_one_line_and_keeps_the_last_model(tmp_pa
     message = f"Could not save the model: {os.strerror(code)}"
     # No validation: every epoch is the best so far, so saves are epoch 1, epoch 2, final.
     with pytest.raises(ModelError, match=message):
-        train(TrainConfig("seed-mlp-dropout", epochs=2, val_fraction=0.0, **SMALL),
-              models_dir=tmp_path, data=mnist)
+        train(
+            TrainConfig("seed-mlp-dropout", epochs=2, val_fraction=0.0, **SMALL),
+            models_dir=tmp_path,
+            data=mnist,
+        )
     (run,) = runs.list_runs(tmp_path)
     assert run.status == "failed" and run.meta["error"] == message
     assert len(runs.read_history(run.path)) == min(failing_save - 1, 2)
     assert zipfile.ZipFile(run.model_path).testzip() is None
     inference.load_model(run.model_path)  # the previous save, whole
-    assert sorted(p.name for p in run.path.iterdir()) == ["history.csv", "model.keras",
-                                                          "progress.json", "run.json"]
+    assert sorted(p.name for p in run.path.iterdir()) == [
+        "history.csv",
+        "model.keras",
+        "progress.json",
+        "run.json",
+    ]
 
 
 def test_kill_9_mid_epoch_leaves_an_interrupted_run_whose_checkpoint_loads(tmp_path):
     """The worker's own command line, killed in its second epoch, with no chance to clean up."""
     env = {**os.environ, "MNIST_MODELS_DIR": str(tmp_path)}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "mnist_core", "train", "--preset", "keras-convnet", "--epochs", "3",
-         "--train-limit", "3000", "--test-limit", "500", "--run-id", "killed", "--quiet"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "mnist_core",
+            "train",
+            "--preset",
+            "keras-convnet",
+            "--epochs",
+            "3",
+            "--train-limit",
+            "3000",
+            "--test-limit",
+            "500",
+            "--run-id",
+            "killed",
+            "--quiet",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     run_dir = tmp_path / "killed"
     deadline = time.monotonic() + 180
     try:

@@ -61,8 +61,10 @@ def draw_page() -> AppTest:
 @pytest.fixture(autouse=True)
 def no_model_predict(monkeypatch):
     """The page must use the single-image fast path, never the slow keras.Model.predict."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("keras.Model.predict was called")
+
     monkeypatch.setattr(keras.Model, "predict", refuse)
 
 
@@ -102,7 +104,9 @@ def test_an_uploaded_picture_is_predicted_and_a_bad_file_is_one_line(models_env)
     with canvas_with(None):
         at = draw_page().run()
         upload = at.file_uploader(key="draw_upload")
-        assert {"png", "jpg", "jpeg", "gif", "bmp", "webp"} <= {t.lstrip(".") for t in upload.allowed_type}
+        assert {"png", "jpg", "jpeg", "gif", "bmp", "webp"} <= {
+            t.lstrip(".") for t in upload.allowed_type
+        }
         # Dark ink on white paper, as a scan would be.
         paper = 255 - stroke_of_one()[..., :3]
         upload.set_value(("one.png", png(paper), "image/png"))
@@ -134,8 +138,10 @@ def test_a_doubtful_reading_says_the_model_is_unsure(models_env):
     probabilities = np.full(10, 0.7 / 9, dtype=np.float32)
     probabilities[4] = 0.3
     doubtful = Prediction(4, 0.3, probabilities, np.zeros((28, 28), np.float32))
-    with canvas_with(stroke_of_one()), \
-            mock.patch("mnist_core.inference.predict_image", return_value=doubtful):
+    with (
+        canvas_with(stroke_of_one()),
+        mock.patch("mnist_core.inference.predict_image", return_value=doubtful),
+    ):
         at = draw_page().run()
     assert not at.exception
     assert at.metric[0].value == "4" and "30% confident" in at.metric[0].delta
@@ -143,7 +149,7 @@ def test_a_doubtful_reading_says_the_model_is_unsure(models_env):
 
 
 def test_a_16_bit_picture_is_shown_and_read(models_env):
-    paper = (65535 - stroke_of_one()[..., 0].astype(np.uint16) * 257)  # 16-bit grey, dark ink
+    paper = 65535 - stroke_of_one()[..., 0].astype(np.uint16) * 257  # 16-bit grey, dark ink
     with canvas_with(None):
         at = draw_page().run()
         at.file_uploader(key="draw_upload").set_value(("deep.png", png(paper), "image/png")).run()
@@ -154,6 +160,7 @@ def test_a_16_bit_picture_is_shown_and_read(models_env):
 
 # --------------------------------------------------------------------------- hardening
 
+
 def _outcome(at: AppTest) -> str | None:
     """The page's answer to an upload: the digit read, "error: ..." or "no digit"."""
     if at.error:
@@ -163,8 +170,9 @@ def _outcome(at: AppTest) -> str | None:
     return "no digit" if any(NO_DIGIT_MESSAGE in i.value for i in at.info) else None
 
 
-def test_every_awkward_upload_is_read_right_or_refused_in_one_line(shipped_models_env, odd_uploads,
-                                                                   mnist):
+def test_every_awkward_upload_is_read_right_or_refused_in_one_line(
+    shipped_models_env, odd_uploads, mnist
+):
     """One session, every awkward file in turn (see conftest.odd_uploads), then a plain one."""
     with canvas_with(None):
         at = draw_page().run()
@@ -212,11 +220,17 @@ def test_a_model_that_cannot_be_loaded_is_one_line_and_the_page_goes_on(odd_mode
             assert not at.exception and not at.metric, kind
             [error] = at.error
             assert "\n" not in error.value and "model.keras" in error.value, error.value
-            at.selectbox(key="draw_run").select_index(0).run()  # the default: another model still reads
-            assert not at.exception and not at.error and [m.label for m in at.metric] == ["Prediction"]
+            at.selectbox(key="draw_run").select_index(
+                0
+            ).run()  # the default: another model still reads
+            assert (
+                not at.exception and not at.error and [m.label for m in at.metric] == ["Prediction"]
+            )
 
 
-@pytest.mark.parametrize("address", ["../../etc", "../x", "no-such-run", "default/../../etc/passwd"])
+@pytest.mark.parametrize(
+    "address", ["../../etc", "../x", "no-such-run", "default/../../etc/passwd"]
+)
 def test_a_made_up_run_in_the_address_is_ignored(models_env, address):
     with canvas_with(stroke_of_one()):
         at = draw_page()
@@ -234,7 +248,9 @@ def test_demo_mode_refuses_big_uploads_in_one_line(models_env, monkeypatch):
     monkeypatch.setenv("MNIST_STUDIO_DEMO", "1")
     with canvas_with(None):
         at = draw_page().run()
-        assert at.file_uploader(key="draw_upload").proto.max_upload_size_mb == 2  # the browser's cap
+        assert (
+            at.file_uploader(key="draw_upload").proto.max_upload_size_mb == 2
+        )  # the browser's cap
         at.file_uploader(key="draw_upload").set_value(("photo.png", big, "image/png")).run()
         assert not at.exception and not at.metric
         [error] = at.error

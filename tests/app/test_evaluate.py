@@ -80,7 +80,7 @@ def test_a_selected_cell_shows_exactly_its_images(models_env, reference):
     assert len(captions) == min(int(confusion[t, p]), 20)
     prefix = f"true {t} · predicted {p} · "
     assert all(c.startswith(prefix) for c in captions)
-    sureness = [int(c[len(prefix):].rstrip("%")) for c in captions]
+    sureness = [int(c[len(prefix) :].rstrip("%")) for c in captions]
     assert sureness == sorted(sureness, reverse=True)  # most confident first
 
 
@@ -97,8 +97,14 @@ def test_the_gallery_pages_through_a_big_cell(models_env, reference):
 
 def test_selection_parsing_reads_the_clicked_point():
     parse = _page_function("cell_from_selection")
-    point = {"curve_number": 0, "point_number": 37, "point_index": 37, "x": 7, "y": 3,
-             "customdata": [3, 7, 12]}
+    point = {
+        "curve_number": 0,
+        "point_number": 37,
+        "point_index": 37,
+        "x": 7,
+        "y": 3,
+        "customdata": [3, 7, 12],
+    }
     assert parse({"points": [point], "point_indices": [37], "box": [], "lasso": []}) == (3, 7)
     assert parse({"points": [{"point_index": 85}]}) == (8, 5)  # no customdata: from the index
     assert parse({"points": [], "point_indices": []}) is None

@@ -31,8 +31,10 @@ def test_home_shows_the_dataset_the_samples_and_the_shipped_model(home):
     # Two pictures besides the samples: the class balance (SVG) and the mean digits, with
     # the extremes of the balance in words; no Plotly chart (see figures.class_balance_svg).
     assert len(home.image) == 42 and not home.get("plotly_chart")
-    assert any("Training pictures per digit run from 5,421 (digit 5) to 6,742 (digit 1)" in c.value
-               for c in home.caption)
+    assert any(
+        "Training pictures per digit run from 5,421 (digit 5) to 6,742 (digit 1)" in c.value
+        for c in home.caption
+    )
     assert not home.error and not home.warning
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_draw import canvas_with, stroke_of_one  # tests/app/test_draw.py
 
 from mnist_core import runs
 from mnist_core.errors import InputError
 from mnist_core.training import TrainConfig
-from test_draw import canvas_with, stroke_of_one  # tests/app/test_draw.py
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / ".streamlit" / "config.toml"
@@ -22,7 +22,9 @@ TIMEOUT = 90
 def test_xsrf_protection_is_on_and_demo_mode_leaves_it_on(monkeypatch):
     settings = tomllib.loads(CONFIG.read_text())
     assert settings["server"]["enableXsrfProtection"] is True
-    assert settings["server"].get("enableCORS", True) is True  # turning CORS off would turn XSRF off
+    assert (
+        settings["server"].get("enableCORS", True) is True
+    )  # turning CORS off would turn XSRF off
     assert settings["server"]["maxUploadSize"] == 5
     assert settings["client"]["showErrorDetails"] == "none"
 
@@ -33,7 +35,11 @@ def test_xsrf_protection_is_on_and_demo_mode_leaves_it_on(monkeypatch):
     config.get_config_options(force_reparse=True)
     assert config.get_option("server.enableXsrfProtection") is True
     # No code of ours changes Streamlit's settings at run time, in demo mode or not.
-    sources = [ROOT / "streamlit_app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "mnist_core").glob("*.py")]
+    sources = [
+        ROOT / "streamlit_app.py",
+        *(ROOT / "pages").glob("*.py"),
+        *(ROOT / "mnist_core").glob("*.py"),
+    ]
     for source in sources:
         text = source.read_text()
         assert "set_option" not in text and "enableXsrfProtection" not in text, source
@@ -41,8 +47,10 @@ def test_xsrf_protection_is_on_and_demo_mode_leaves_it_on(monkeypatch):
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file and folder under `folder` (hidden ones too), with its size and mtime."""
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*"))}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 def test_demo_mode_writes_nothing_whatever_a_visitor_tries(own_models, monkeypatch):

@@ -12,11 +12,11 @@ from unittest import mock
 import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+from test_draw import canvas_with, draw_page, stroke_of_one  # tests/app/test_draw.py
 
 from mnist_core import inference, runs
 from mnist_core.jobs import TrainingQueue
 from mnist_core.training import TrainConfig
-from test_draw import canvas_with, draw_page, stroke_of_one  # tests/app/test_draw.py
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSIONS = 12
@@ -53,7 +53,10 @@ def test_each_model_is_loaded_once_per_process(models_env):
         start.wait()  # all eight ask for the cold cache at the same moment
         predictors.append(shared.predictor(model_path))
 
-    with mock.patch.object(inference, "load_model", counting_load_model), canvas_with(stroke_of_one()):
+    with (
+        mock.patch.object(inference, "load_model", counting_load_model),
+        canvas_with(stroke_of_one()),
+    ):
         threads = [threading.Thread(target=visitor) for _ in range(8)]
         for thread in threads:
             thread.start()
@@ -76,7 +79,9 @@ def test_twelve_sessions_predict_right_while_a_training_runs(shipped_models_dir,
     # Digits the shipped model reads right on a quiet machine: under load it must read them
     # exactly the same.
     drawn = [(as_canvas(x), int(y)) for x, y in zip(mnist.x_test[:100], mnist.y_test[:100])]
-    right = [(canvas, y) for canvas, y in drawn if inference.predict_image(predictor, canvas).digit == y]
+    right = [
+        (canvas, y) for canvas, y in drawn if inference.predict_image(predictor, canvas).digit == y
+    ]
     assert len(right) >= 95
 
     queue = TrainingQueue(tmp_path / "models", poll_interval=0.1)
@@ -114,13 +119,16 @@ def test_twelve_sessions_predict_right_while_a_training_runs(shipped_models_dir,
 
     assert wrong == [] and len(latencies) == SESSIONS * PREDICTIONS_EACH
     p50, p95 = np.percentile(latencies, [50, 95])
-    print(f"\n{SESSIONS} sessions x {PREDICTIONS_EACH} predictions during a training: "
-          f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms, "
-          f"{len(latencies) / elapsed:.0f} predictions/s")
+    print(
+        f"\n{SESSIONS} sessions x {PREDICTIONS_EACH} predictions during a training: "
+        f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms, "
+        f"{len(latencies) / elapsed:.0f} predictions/s"
+    )
     assert p95 < 5.0  # seconds: generous, for a busy machine; the figure itself goes in the docs
 
 
 # --------------------------------------------------------------------------- warming up (serve.py)
+
 
 def test_warm_up_fills_the_home_page_caches(models_env):
     from pages import shared
@@ -129,8 +137,10 @@ def test_warm_up_fills_the_home_page_caches(models_env):
     shared.label_counts.clear()
     shared.mean_images.clear()
     shared.warm_up()
-    with mock.patch.object(shared, "load_mnist", side_effect=AssertionError("not cached")), \
-            mock.patch.object(shared, "mean_images_of", side_effect=AssertionError("not cached")):
+    with (
+        mock.patch.object(shared, "load_mnist", side_effect=AssertionError("not cached")),
+        mock.patch.object(shared, "mean_images_of", side_effect=AssertionError("not cached")),
+    ):
         data = shared.mnist()
         assert shared.label_counts()["test"].sum() == len(data.x_test)
         assert shared.mean_images().shape == (10, 28, 28)
@@ -141,7 +151,9 @@ def test_warm_up_leaves_a_missing_dataset_to_the_page(models_env, caplog):
     from pages import shared
 
     shared.mnist.clear()
-    with mock.patch.object(shared, "load_mnist", side_effect=DataError("MNIST is not available here.")):
+    with mock.patch.object(
+        shared, "load_mnist", side_effect=DataError("MNIST is not available here.")
+    ):
         shared.warm_up()  # no exception: the home page shows the error to its visitor
     assert "MNIST is not available here." in caplog.text
 

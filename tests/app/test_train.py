@@ -30,8 +30,11 @@ def _page() -> AppTest:
 
 def _texts(at: AppTest) -> str:
     """Everything the page wrote, as one string to search."""
-    parts = [e.value for kind in ("markdown", "caption", "info", "success", "warning", "error")
-             for e in getattr(at, kind)]
+    parts = [
+        e.value
+        for kind in ("markdown", "caption", "info", "success", "warning", "error")
+        for e in getattr(at, kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 
@@ -110,8 +113,11 @@ def test_a_run_whose_worker_died_is_reported_interrupted(scratch_models):
     dead.wait()  # a pid that no longer runs
     run_dir = scratch_models / "20250101-000000-fast-cnn-dead"
     run_dir.mkdir()
-    (run_dir / "run.json").write_text(json.dumps({
-        "run_id": run_dir.name, "preset": "fast-cnn", "status": "running", "pid": dead.pid}))
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {"run_id": run_dir.name, "preset": "fast-cnn", "status": "running", "pid": dead.pid}
+        )
+    )
     at = _page()
     at.query_params["job"] = run_dir.name
     at.run()
@@ -123,26 +129,51 @@ def test_a_run_whose_worker_died_is_reported_interrupted(scratch_models):
 def test_a_training_started_elsewhere_is_shown_to_everyone(scratch_models):
     run_dir = scratch_models / "20250101-000000-fast-cnn-cli0"
     run_dir.mkdir()
-    (run_dir / "run.json").write_text(json.dumps({  # this test's own process: alive
-        "run_id": run_dir.name, "preset": "fast-cnn", "status": "running", "pid": os.getpid(),
-        "params": {"val_fraction": 0.0}}))
-    runs.write_progress(run_dir, {"epoch": 1, "epochs": 2, "batch": 30, "batches": 200,
-                                  "fraction": 0.075, "loss": 0.5, "accuracy": 0.8,
-                                  "elapsed_s": 12.0, "eta_s": 150.0, "status": "running"})
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {  # this test's own process: alive
+                "run_id": run_dir.name,
+                "preset": "fast-cnn",
+                "status": "running",
+                "pid": os.getpid(),
+                "params": {"val_fraction": 0.0},
+            }
+        )
+    )
+    runs.write_progress(
+        run_dir,
+        {
+            "epoch": 1,
+            "epochs": 2,
+            "batch": 30,
+            "batches": 200,
+            "fraction": 0.075,
+            "loss": 0.5,
+            "accuracy": 0.8,
+            "elapsed_s": 12.0,
+            "eta_s": 150.0,
+            "status": "running",
+        },
+    )
     at = _page().run()
     assert not at.exception
     assert f"run `{run_dir.name}` · started outside this page" in _texts(at)
-    assert at.get("progress")[0].proto.text == "Epoch 1 of 2 · batch 30 of 200 · about 2 min 30 s left"
+    assert (
+        at.get("progress")[0].proto.text == "Epoch 1 of 2 · batch 30 of 200 · about 2 min 30 s left"
+    )
     assert "train_stop" not in [b.key for b in at.button]
     (run_dir / "run.json").write_text(json.dumps({"run_id": run_dir.name, "status": "completed"}))
 
 
-@pytest.mark.parametrize("job, message", [
-    ("20250101-000000-fast-cnn-gone", "was not found"),
-    ("../etc", "not valid"),
-    ("../x", "not valid"),
-    ("default/../../x", "not valid"),
-])
+@pytest.mark.parametrize(
+    "job, message",
+    [
+        ("20250101-000000-fast-cnn-gone", "was not found"),
+        ("../etc", "not valid"),
+        ("../x", "not valid"),
+        ("default/../../x", "not valid"),
+    ],
+)
 def test_odd_job_addresses_are_explained(scratch_models, job, message):
     at = _page()
     at.query_params["job"] = job

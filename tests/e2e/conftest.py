@@ -62,6 +62,7 @@ def unavailable(reason: str):
 
 # --------------------------------------------------------------------------- the model
 
+
 def _code_version() -> str:
     """A hash of mnist_core's source: a cached model is retrained when the code changes."""
     digest = hashlib.sha256()
@@ -75,8 +76,11 @@ def _good_run(run_dir: Path) -> bool:
         meta = json.loads((run_dir / "run.json").read_text())
     except (OSError, ValueError):
         return False
-    return ((run_dir / "model.keras").is_file() and meta.get("status") == "completed"
-            and (meta.get("test_accuracy") or 0) >= GOOD_ENOUGH)
+    return (
+        (run_dir / "model.keras").is_file()
+        and meta.get("status") == "completed"
+        and (meta.get("test_accuracy") or 0) >= GOOD_ENOUGH
+    )
 
 
 def _train_default(models_dir: Path) -> Path:
@@ -84,11 +88,28 @@ def _train_default(models_dir: Path) -> Path:
     shutil.rmtree(models_dir / "default", ignore_errors=True)
     models_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MNIST_MODELS_DIR": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-m", "mnist_core", "train", "--preset", "fast-cnn",
-                           "--run-id", "default", "--quiet"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=TRAIN_TIMEOUT_S)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mnist_core",
+            "train",
+            "--preset",
+            "fast-cnn",
+            "--run-id",
+            "default",
+            "--quiet",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TRAIN_TIMEOUT_S,
+    )
     if done.returncode != 0 or not _good_run(models_dir / "default"):
-        pytest.fail(f"training the e2e model failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+        pytest.fail(
+            f"training the e2e model failed (exit {done.returncode}):\n{done.stderr[-2000:]}"
+        )
     return models_dir / "default"
 
 
@@ -116,13 +137,15 @@ def e2e_models_dir(good_model_run) -> Path:
     Made with tempfile, not tmp_path_factory: pytest prunes old basetemp folders, and another
     pytest run by the same user could prune ours while the server still uses it."""
     models = Path(tempfile.mkdtemp(prefix="mnist-e2e-models-"))
-    shutil.copytree(good_model_run, models / "default",
-                    ignore=shutil.ignore_patterns("STOP", "*.tmp"))
+    shutil.copytree(
+        good_model_run, models / "default", ignore=shutil.ignore_patterns("STOP", "*.tmp")
+    )
     yield models
     shutil.rmtree(models, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- server and browser
+
 
 @pytest.fixture(scope="session")
 def browser():

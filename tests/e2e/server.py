@@ -25,11 +25,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HEALTH_TIMEOUT_S = 120.0  # importing Streamlit on a busy 2-core machine can take a while
-STOP_TIMEOUT_S = 10.0     # after SIGTERM, before SIGKILL
+STOP_TIMEOUT_S = 10.0  # after SIGTERM, before SIGKILL
 # Headless Chromium as the tests and the benchmark start it (Playwright's own browser
 # download is not used: `launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)`).
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 class BaseUrl(str):
@@ -43,8 +49,12 @@ class BaseUrl(str):
 
 def chromium_path() -> str | None:
     """E2E_CHROMIUM, /usr/bin/chromium or chromium on PATH; None when there is none."""
-    for candidate in (os.environ.get("E2E_CHROMIUM"), "/usr/bin/chromium",
-                      shutil.which("chromium"), shutil.which("chromium-browser")):
+    for candidate in (
+        os.environ.get("E2E_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     return None
@@ -121,8 +131,13 @@ def _alive(pid: int) -> bool:
 
 
 @contextmanager
-def running_app(models_dir: Path | str, port: int | None = None, *,
-                timeout: float = HEALTH_TIMEOUT_S, log_path: Path | None = None) -> Iterator[BaseUrl]:
+def running_app(
+    models_dir: Path | str,
+    port: int | None = None,
+    *,
+    timeout: float = HEALTH_TIMEOUT_S,
+    log_path: Path | None = None,
+) -> Iterator[BaseUrl]:
     """Run the app on 127.0.0.1:`port` (a free one by default) over `models_dir`; yield its base URL.
 
     The server's output goes to `log_path` (a temporary file by default); its last lines are
@@ -136,22 +151,49 @@ def running_app(models_dir: Path | str, port: int | None = None, *,
         handle, name = tempfile.mkstemp(prefix="streamlit-", suffix=".log")
         os.close(handle)
         log_path = Path(name)
-    env = {**os.environ, "MNIST_MODELS_DIR": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONUNBUFFERED": "1"}
-    args = [sys.executable, "-m", "streamlit", "run", "serve.py",  # as `make run` starts it
-            "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-            "--browser.gatherUsageStats", "false"]
+    env = {
+        **os.environ,
+        "MNIST_MODELS_DIR": str(models_dir),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONUNBUFFERED": "1",
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "serve.py",  # as `make run` starts it
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     started = time.monotonic()
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         deadline = started + timeout
         while not _healthy(url):
             if process.poll() is not None:
-                raise RuntimeError(f"the app server exited with code {process.returncode}:\n{_tail(log_path)}")
+                raise RuntimeError(
+                    f"the app server exited with code {process.returncode}:\n{_tail(log_path)}"
+                )
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the app server did not answer within {timeout:.0f} s:\n{_tail(log_path)}")
+                raise TimeoutError(
+                    f"the app server did not answer within {timeout:.0f} s:\n{_tail(log_path)}"
+                )
             time.sleep(0.1)
         url.pid, url.startup_s, url.log_path = process.pid, time.monotonic() - started, log_path
         yield url

@@ -20,11 +20,14 @@ except ImportError:  # and the browser fixture then skips them (or fails them, u
 ROOT = Path(__file__).resolve().parents[2]
 # `make screenshots` (MNIST_STUDIO_SCREENSHOTS=1) refreshes the README's pictures; an ordinary
 # test run keeps its screenshots out of the tree (they change every run: ids, "x s ago").
-SCREENSHOTS = (ROOT / "docs" / "screenshots" if os.environ.get("MNIST_STUDIO_SCREENSHOTS") == "1"
-               else ROOT / "tests" / "e2e" / "artifacts" / "screenshots")
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("MNIST_STUDIO_SCREENSHOTS") == "1"
+    else ROOT / "tests" / "e2e" / "artifacts" / "screenshots"
+)
 VIEWPORT = {"width": 1400, "height": 900}
-TIMEOUT_MS = 30_000       # a first visit imports TensorFlow and loads a model
-FIRST_LOAD_MS = 90_000    # the first Evaluate visit also scores 10,000 test images
+TIMEOUT_MS = 30_000  # a first visit imports TensorFlow and loads a model
+FIRST_LOAD_MS = 90_000  # the first Evaluate visit also scores 10,000 test images
 
 APP = '[data-testid="stApp"]'
 IDLE_JS = """() => {
@@ -41,7 +44,9 @@ def wait_idle(page: Page, timeout: float = TIMEOUT_MS) -> None:
     page.wait_for_function(IDLE_JS, timeout=timeout)
 
 
-def open_page(page: Page, base_url: str, path: str, title: str, timeout: float = TIMEOUT_MS) -> None:
+def open_page(
+    page: Page, base_url: str, path: str, title: str, timeout: float = TIMEOUT_MS
+) -> None:
     """Go to `path`, wait for the app, its h1 `title` and the end of the script run."""
     page.goto(base_url + path)
     page.wait_for_selector(APP, timeout=timeout)
@@ -53,7 +58,8 @@ def metric(scope: Page | Locator, label: str) -> Locator:
     """The `st.metric` whose label reads `label`, within `scope` (a page or part of one)."""
     page = scope if isinstance(scope, Page) else scope.page
     return scope.locator('[data-testid="stMetric"]').filter(
-        has=page.locator('[data-testid="stMetricLabel"]', has_text=label))
+        has=page.locator('[data-testid="stMetricLabel"]', has_text=label)
+    )
 
 
 def metric_value(scope: Page | Locator, label: str) -> Locator:

@@ -6,13 +6,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.e2e.streamlit_page import (Page, expect, metric, metric_value, open_page, screenshot, stroke,
-                                      wait_idle)
+from tests.e2e.streamlit_page import (
+    Page,
+    expect,
+    metric,
+    metric_value,
+    open_page,
+    screenshot,
+    stroke,
+    wait_idle,
+)
 
 # Strokes in canvas pixels (the canvas is 280 x 280, black, drawn on in white, pen 18 px).
-ONE = [(140, 40), (143, 240)]                       # a slightly slanted vertical bar
-SEVEN = [(70, 60), (210, 60), (120, 230)]           # top bar, then the diagonal down-left
-SMALL_SEVEN = [(12, 14), (68, 14), (32, 76)]        # a 7 inside the top-left 80 x 80 px
+ONE = [(140, 40), (143, 240)]  # a slightly slanted vertical bar
+SEVEN = [(70, 60), (210, 60), (120, 230)]  # top bar, then the diagonal down-left
+SMALL_SEVEN = [(12, 14), (68, 14), (32, 76)]  # a 7 inside the top-left 80 x 80 px
 HINT = "Draw a digit from 0 to 9 in the black square"
 UPLOAD_INDEX = 1  # x_test[1], a 2
 
@@ -22,7 +30,9 @@ def draw_tab(page: Page):
 
 
 def upload_tab(page: Page):
-    return page.locator('[role="tabpanel"]').filter(has=page.locator('[data-testid="stFileUploader"]'))
+    return page.locator('[role="tabpanel"]').filter(
+        has=page.locator('[data-testid="stFileUploader"]')
+    )
 
 
 def canvas_is_blank(page: Page) -> bool:
@@ -39,7 +49,9 @@ def draw_and_read(page: Page, points, expected: str) -> None:
     stroke(page, panel.locator("canvas.upper-canvas"), points)
     expect(metric_value(panel, "Prediction")).to_have_text(expected)
     wait_idle(page)
-    expect(metric_value(panel, "Prediction")).to_have_text(expected)  # and no later rerun changed it
+    expect(metric_value(panel, "Prediction")).to_have_text(
+        expected
+    )  # and no later rerun changed it
 
 
 def clear(page: Page) -> None:

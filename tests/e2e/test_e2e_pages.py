@@ -6,8 +6,13 @@ import pytest
 
 from tests.e2e.streamlit_page import EXCEPTION, FIRST_LOAD_MS, Page, expect, open_page, screenshot
 
-PAGES = [("/", "MNIST Studio"), ("/train", "Train a model"), ("/evaluate", "Evaluate a model"),
-         ("/draw", "Draw a digit"), ("/compare", "Compare runs")]
+PAGES = [
+    ("/", "MNIST Studio"),
+    ("/train", "Train a model"),
+    ("/evaluate", "Evaluate a model"),
+    ("/draw", "Draw a digit"),
+    ("/compare", "Compare runs"),
+]
 
 
 @pytest.mark.parametrize(("path", "title"), PAGES, ids=[p.strip("/") or "home" for p, _ in PAGES])
@@ -21,6 +26,8 @@ def test_page_loads_without_errors(page: Page, app_url, path, title):
         # the sample grid (40), the class balance and the mean digits, every one decoded
         images = page.locator('[data-testid="stImage"] img')
         expect(images).to_have_count(42)
-        page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
-                               ".every(i => i.complete && i.naturalWidth > 0)")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
+            ".every(i => i.complete && i.naturalWidth > 0)"
+        )
         screenshot(page, "home")

@@ -12,14 +12,21 @@ import re
 import time
 from urllib.parse import parse_qs, urlparse
 
-from tests.e2e.streamlit_page import (TIMEOUT_MS, Page, expect, open_page, screenshot, sidebar_link,
-                                      wait_idle)
+from tests.e2e.streamlit_page import (
+    TIMEOUT_MS,
+    Page,
+    expect,
+    open_page,
+    screenshot,
+    sidebar_link,
+    wait_idle,
+)
 
 PRESET = "keras-convnet"
 EPOCHS = 5
 PROGRESS = re.compile(r"Epoch (\d+) of (\d+) · batch ([\d,]+) of ([\d,]+)")
 STARTUP_MS = 90_000  # the worker imports TensorFlow and loads MNIST before its first batch
-STOP_MS = 60_000     # the current batch, then scoring 2,000 test images
+STOP_MS = 60_000  # the current batch, then scoring 2,000 test images
 
 
 def batches_done(page: Page) -> int | None:
@@ -45,8 +52,13 @@ def poll(page: Page, read, passes, timeout_ms: float, what: str):
 
 
 def wait_for_batches(page: Page, more_than: int, timeout_ms: float) -> int:
-    return poll(page, lambda: batches_done(page), lambda n: n > more_than, timeout_ms,
-                f"training progress did not pass batch {more_than}")
+    return poll(
+        page,
+        lambda: batches_done(page),
+        lambda n: n > more_than,
+        timeout_ms,
+        f"training progress did not pass batch {more_than}",
+    )
 
 
 def live_point_x(page: Page) -> float | None:
@@ -78,7 +90,9 @@ def choose_settings(page: Page) -> None:
     expect(size).to_be_visible()
     size.focus()
     size.press("End")
-    expect(page.locator(".st-key-train_quick_size [data-testid='stSliderThumbValue']")).to_have_text("20,000")
+    expect(
+        page.locator(".st-key-train_quick_size [data-testid='stSliderThumbValue']")
+    ).to_have_text("20,000")
     wait_idle(page)
 
 
@@ -95,11 +109,21 @@ def test_training_runs_live_survives_a_page_change_and_stops(page: Page, app_url
 
     # Live: the progress text and the chart's live point move on between two looks.
     first = wait_for_batches(page, 0, STARTUP_MS)
-    x_first = poll(page, lambda: live_point_x(page), lambda x: True, TIMEOUT_MS,
-                   "no live point appeared on the learning curves")
+    x_first = poll(
+        page,
+        lambda: live_point_x(page),
+        lambda x: True,
+        TIMEOUT_MS,
+        "no live point appeared on the learning curves",
+    )
     second = wait_for_batches(page, first, TIMEOUT_MS)
-    poll(page, lambda: live_point_x(page), lambda x: x > x_first, TIMEOUT_MS,
-         "the live point on the learning curve did not move on")
+    poll(
+        page,
+        lambda: live_point_x(page),
+        lambda x: x > x_first,
+        TIMEOUT_MS,
+        "the live point on the learning curve did not move on",
+    )
     wait_idle(page)
     screenshot(page, "train", top=page.locator("h1").first)
 
