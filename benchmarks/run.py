@@ -31,9 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import keras  # noqa: E402
+
 from mnist_core import runs  # noqa: E402
-from mnist_core.data import load_mnist, normalise  # noqa: E402
-from mnist_core.training import TrainConfig, TrainingListener, environment, train  # noqa: E402
+from mnist_core.data import load_mnist  # noqa: E402
+from mnist_core.training import TrainConfig, environment, train  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SECTIONS = ("train", "best", "latency", "eval", "app")
@@ -50,32 +52,36 @@ def percentile(values: list[float], q: float) -> float:
 # --------------------------------------------------------------------------- training
 
 
-class TestAccuracyEachEpoch(TrainingListener):
-    """Evaluates the test set after every epoch; its own time is taken out of the clock.
+class TestAccuracyEachEpoch(keras.callbacks.Callback):
+    """Scores the test set after every epoch (`evaluation.score`, the project's one recipe);
+    its own time is taken out of the clock.
 
     With `target`, training stops at the end of the first epoch that reaches it.
     """
 
     def __init__(self, x_test, y_test, target: float | None = None):
-        self.x, self.y, self.target = normalise(x_test), y_test, target
-        self.model, self.eval_seconds, self.points = None, 0.0, []
+        super().__init__()
+        self.x, self.y, self.target = x_test, y_test, target
+        self.start, self.eval_seconds, self.points = 0.0, 0.0, []
         self.reached_at: float | None = None
 
-    def on_model(self, model):
-        self.model = model
+    def on_train_begin(self, logs=None):
+        self.start = time.monotonic()
 
-    def on_epoch(self, row):
-        start = time.monotonic()
-        probs = self.model.predict(self.x, batch_size=1024, verbose=0)
-        accuracy = float((probs.argmax(axis=1) == self.y).mean())
-        training_time = row["elapsed_s"] - self.eval_seconds  # elapsed_s holds earlier evaluations
+    def on_epoch_end(self, epoch, logs=None):
+        from mnist_core.evaluation import score
+        from mnist_core.inference import Predictor
+
+        begin = time.monotonic()
+        training_time = begin - self.start - self.eval_seconds  # earlier scorings taken out
+        accuracy = score(Predictor(self.model, engine="tensorflow"), self.x, self.y).accuracy
         self.points.append(
-            {"epoch": row["epoch"], "seconds": round(training_time, 2), "test_accuracy": accuracy}
+            {"epoch": epoch + 1, "seconds": round(training_time, 2), "test_accuracy": accuracy}
         )
         if self.target is not None and accuracy >= self.target and self.reached_at is None:
             self.reached_at = training_time
             self.model.stop_training = True
-        self.eval_seconds += time.monotonic() - start
+        self.eval_seconds += time.monotonic() - begin
 
 
 def bench_time_to_accuracy(data, models_dir: Path, target: float = 0.99) -> dict:
@@ -83,12 +89,12 @@ def bench_time_to_accuracy(data, models_dir: Path, target: float = 0.99) -> dict
     for preset in ("fast-cnn", "keras-convnet"):
         log(f"training {preset} until {target:.1%} test accuracy")
         listener = TestAccuracyEachEpoch(data.x_test, data.y_test, target)
-        run = train(TrainConfig(preset), listeners=[listener], models_dir=models_dir, data=data)
+        run = train(TrainConfig(preset), callbacks=[listener], models_dir=models_dir, data=data)
         results[preset] = {
             "seconds_to_target": listener.reached_at,
             "epochs": listener.points,
-            "final_test_accuracy": run.meta["test_accuracy"],
-            "train_seconds": run.meta["train_seconds"],
+            "final_test_accuracy": run.meta.test_accuracy,
+            "train_seconds": run.meta.train_seconds,
         }
         log(f"{preset}: {listener.reached_at} s to {target:.1%}; epochs {listener.points}")
     fast, base = (
@@ -108,10 +114,10 @@ def bench_best_and_seeds(data, models_dir: Path, presets_to_run: list[str]) -> d
         log(f"training {name} with its defaults")
         run = train(TrainConfig(name), models_dir=models_dir, data=data)
         results[name] = {
-            "test_accuracy": run.meta["test_accuracy"],
-            "train_seconds": run.meta["train_seconds"],
+            "test_accuracy": run.meta.test_accuracy,
+            "train_seconds": run.meta.train_seconds,
             "reported_accuracy": PRESETS[name].reported_accuracy,
-            "epochs": run.meta["params"]["epochs"],
+            "epochs": run.meta.params.epochs,
         }
         log(f"{name}: {results[name]}")
     return results
@@ -201,7 +207,7 @@ def bench_evaluation(data, model_path: Path, repeats: int = 5) -> dict:
     page and `mnist_core evaluate` do it, on each engine; and with plain `model.predict`."""
     import keras
 
-    from mnist_core.evaluation import evaluate
+    from mnist_core.evaluation import score
     from mnist_core.inference import Predictor, load_model
 
     model = load_model(model_path)
@@ -209,20 +215,22 @@ def bench_evaluation(data, model_path: Path, repeats: int = 5) -> dict:
     plain = keras.saving.load_model(model_path)
     accuracies = {}
 
-    def run(name, predict):
+    class PlainKeras:  # the Predictor's interface over `model.predict`
+        def predict_batch(self, x):
+            return plain.predict(x, batch_size=1024, verbose=0)
+
+    def run(name, predictor):
         def call():
-            result = evaluate(predict(normalise(data.x_test)), data.y_test)
+            result = score(predictor, data.x_test, data.y_test)
             result.to_dict()
             accuracies[name] = result.accuracy
 
         return call
 
     variants = {
-        "tflite": run("tflite", lite.predict_batch),
-        "tensorflow": run("tensorflow", graph.predict_batch),
-        "model_predict": run(
-            "model_predict", lambda x: plain.predict(x, batch_size=1024, verbose=0)
-        ),
+        "tflite": run("tflite", lite),
+        "tensorflow": run("tensorflow", graph),
+        "model_predict": run("model_predict", PlainKeras()),
     }
     for call in variants.values():
         call()  # warm-up: a server has run each once before

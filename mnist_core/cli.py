@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import sys
@@ -17,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import runs
-from .errors import StudioError
+from .errors import InputError, StudioError
 
 EXIT_BAD_INPUT = 2
 
@@ -77,48 +76,24 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .data import load_mnist
-    from .training import TrainConfig, TrainingListener, train
+    from .training import TrainConfig
 
-    config = TrainConfig(
-        args.preset,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        seed=args.seed,
-        val_fraction=args.val_fraction,
-        train_limit=args.train_limit,
-        test_limit=args.test_limit,
-    )
-    epochs = config.resolve()["epochs"]  # bad values are reported before loading anything
-    if args.run_id is not None:
-        runs.validate_run_id(args.run_id)
-    bar = ProgressBar()
-
-    class Terminal(TrainingListener):
-        def on_batch(self, p):
-            if args.quiet:
-                return
-            eta = f", {p['eta_s']:.0f} s left" if p.get("eta_s") is not None else ""
-            bar.show(
-                p["fraction"],
-                f"epoch {p['epoch']}/{p['epochs']} batch {p['batch']}/"
-                f"{p['batches']} loss {p['loss']:.4f} acc {p['accuracy']:.4f}{eta}",
-            )
-
-        def on_epoch(self, row):
-            val = (
-                ""
-                if math.isnan(row["val_accuracy"])
-                else f", val_accuracy {row['val_accuracy']:.4f}"
-            )
-            if not args.quiet:
-                bar.show(row["epoch"] / epochs, force=True)
-                bar.done()
-            _log(
-                f"epoch {row['epoch']}: loss {row['loss']:.4f}, accuracy {row['accuracy']:.4f}"
-                f"{val} ({row['epoch_s']:.1f} s)"
-            )
+    if args.run_dir is None and args.preset is None:
+        raise InputError("say what to train: --preset NAME (or --run-dir DIR of a queued run)")
+    if args.run_dir is None:  # bad values are reported before TensorFlow is loaded
+        config = TrainConfig(
+            args.preset,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.lr,
+            seed=args.seed,
+            val_fraction=args.val_fraction,
+            train_limit=args.train_limit,
+            test_limit=args.test_limit,
+        )
+        config.resolve()
+        if args.run_id is not None:
+            runs.validate_run_id(args.run_id)
 
     stop_flag = {"stop": False}
 
@@ -127,13 +102,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+
+    from .callbacks import TerminalProgress
+    from .data import load_mnist
+    from .training import prepare_run, train_run
+
     data = load_mnist(progress=_download_progress(ProgressBar()), log=_log)
-    run = train(
-        config,
-        listeners=[Terminal()],
+    run_dir = Path(args.run_dir) if args.run_dir else prepare_run(config, run_id=args.run_id).path
+    run = train_run(
+        run_dir,
+        callbacks=[TerminalProgress(verbose=2 if args.quiet else 1)],
         stop=lambda: stop_flag["stop"],
         data=data,
-        run_id=args.run_id,
         log=_log,
     )
     print(run.path)
@@ -151,8 +131,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                         "preset": run.preset,
                         "status": run.status,
                         "test_accuracy": run.test_accuracy,
-                        "train_seconds": run.meta.get("train_seconds"),
-                        "started_at": run.meta.get("started_at"),
+                        "train_seconds": run.meta.train_seconds,
+                        "started_at": run.meta.started_at,
                         "error": run.error,
                     }
                 )
@@ -164,25 +144,25 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"{'RUN':42} {'PRESET':22} {'STATUS':12} {'TEST ACC':>8} {'SECONDS':>8}")
     for run in all_runs:
         acc = run.test_accuracy
-        secs = run.meta.get("train_seconds")
+        secs = run.meta.train_seconds
         print(
             f"{run.id:42} {run.preset:22} {run.status:12} "
-            f"{f'{acc:.2%}' if isinstance(acc, (int, float)) else '-':>8} "
-            f"{f'{secs:.1f}' if isinstance(secs, (int, float)) else '-':>8}"
+            f"{f'{acc:.2%}' if acc is not None else '-':>8} "
+            f"{f'{secs:.1f}' if secs is not None else '-':>8}"
         )
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data import load_mnist, normalise
-    from .evaluation import evaluate
+    from .data import load_mnist
+    from .evaluation import score
     from .inference import Predictor, load_model
 
     model_path = runs.resolve_model_path(args.model)
     predictor = Predictor(load_model(model_path))
     data = load_mnist(log=_log if not args.json else None)
     start = time.perf_counter()
-    result = evaluate(predictor.predict_batch(normalise(data.x_test)), data.y_test)
+    result = score(predictor, data.x_test, data.y_test)
     seconds = time.perf_counter() - start
     if args.json:
         print(
@@ -258,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("train", help="train a preset; prints the run directory")
-    p.add_argument("--preset", required=True, help=f"one of: {', '.join(PRESETS)}")
+    p.add_argument("--preset", help=f"one of: {', '.join(PRESETS)}")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="learning rate")
@@ -267,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-limit", type=int, help="train on the first N images only")
     p.add_argument("--test-limit", type=int, help="test on the first N test images only")
     p.add_argument("--run-id", help="name of the run directory (default: time-preset-random)")
+    p.add_argument(
+        "--run-dir", help="train the queued run in this directory (what the app's worker does)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar, one line per epoch")
     p.set_defaults(func=cmd_train)
 
@@ -292,6 +275,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quietly(args: argparse.Namespace):
+    """The context a command runs in: TensorFlow's native start-up chatter caught and dropped,
+    and with --json nothing but JSON lines on stdout (see mnist_core/quiet.py).
+
+    `fetch` and `train` run as they are: their download bar (`ProgressBar()`) holds the
+    `sys.stderr` of import time, which writes to descriptor 2 and would be caught too."""
+    import contextlib
+
+    from . import quiet
+
+    if args.command in ("fetch", "train"):
+        return contextlib.nullcontext()
+    return quiet.quiet_command(json_only=getattr(args, "json", False))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault(
         "TF_CPP_MIN_LOG_LEVEL", "3"
@@ -301,7 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage error already printed in one line
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     try:
-        return args.func(args)
+        with _quietly(args):
+            return args.func(args)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -19,6 +19,7 @@ rebuilt from the array), so all sources are held to the same reference.
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import io
@@ -28,6 +29,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import tarfile
 import tempfile
 import urllib.request
@@ -68,6 +70,7 @@ FILES: dict[str, tuple[str, tuple[int, ...], str]] = {
     ),
 }
 IDX_UBYTE = 0x08  # the IDX type code for unsigned bytes, the only one MNIST uses
+NUM_CLASSES = 10  # the digits 0..9: every label, probability row and per-digit table has 10
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in total or 0 when unknown)
 Log = Callable[[str], None]
@@ -236,7 +239,10 @@ def _from_keras(log: Log) -> dict[str, np.ndarray]:
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(15)  # without a network, fail in seconds rather than hang
     try:
-        (x_train, y_train), (x_test, y_test) = mnist.load_data()
+        # Keras prints "Downloading data from ..." (and its progress bar) on stdout, which is
+        # for results (`evaluate --json`): it is a progress message, so it goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            (x_train, y_train), (x_test, y_test) = mnist.load_data()
     except Exception as exc:  # noqa: BLE001 - any failure just means "try the next source"
         raise DataError(f"Keras download failed: {type(exc).__name__}: {exc}") from None
     finally:

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-NUM_CLASSES = 10  # the digits 0..9; every array below has this many classes
+from .data import NUM_CLASSES, normalise
+
 METRICS = ("precision", "recall", "f1")
 
 
@@ -65,6 +67,13 @@ class Evaluation:
     def n(self) -> int:
         """Number of examples evaluated."""
         return int(self.y_true.shape[0])
+
+    @property
+    def loss(self) -> float:
+        """Mean cross-entropy of the true digits, each probability clipped to [1e-7, 1] as
+        Keras' `sparse_categorical_crossentropy` does."""
+        picked = self.probabilities[np.arange(self.n), self.y_true]
+        return float(-np.log(np.clip(picked, 1e-7, 1.0)).mean())
 
     @property
     def macro_f1(self) -> float:
@@ -156,6 +165,21 @@ class Evaluation:
             "weighted_avg": {m: float(self.weighted[m]) for m in METRICS},
             "confusion_matrix": self.confusion.tolist(),
         }
+
+
+class BatchPredictor(Protocol):
+    def predict_batch(self, x: np.ndarray) -> np.ndarray: ...
+
+
+def score(predictor: BatchPredictor, images: np.ndarray, labels: np.ndarray) -> Evaluation:
+    """How a model does on a labelled set: the one recipe behind training's final test
+    score, `mnist-studio evaluate`, the Evaluate page and the benchmarks.
+
+    `predictor` is an `inference.Predictor` (or anything with its `predict_batch`: float32
+    (N, 28, 28) in [0, 1] -> (N, 10) probabilities); `images` uint8 (N, 28, 28) as MNIST
+    stores them; `labels` integers (N,) in 0..9.
+    """
+    return evaluate(predictor.predict_batch(normalise(images)), labels)
 
 
 def evaluate(probabilities: np.ndarray, y_true: np.ndarray) -> Evaluation:

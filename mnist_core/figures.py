@@ -15,27 +15,16 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .data import enlarge
+from .data import NUM_CLASSES, enlarge
+from .runs import HISTORY_COLUMNS
 
-NUM_CLASSES = 10
 TRAIN_COLOUR = "#1f77b4"  # blue: training series everywhere
 VAL_COLOUR = "#ff7f0e"  # orange: validation series everywhere
 ACCENT = "#d62728"  # red: the one bar or cell to look at
 MUTED = "#9aa5b1"  # grey: everything else
-HISTORY_COLUMNS = (
-    "epoch",
-    "loss",
-    "accuracy",
-    "val_loss",
-    "val_accuracy",
-    "learning_rate",
-    "elapsed_s",
-    "epoch_s",
-)
 CONFUSION_HEIGHT = 560  # px; the confusion matrix is drawn at a fixed size so markers fill cells
 # The right margin holds the colour bar (thickness 14 + tick labels + side title), so the
 # plot area is exactly a square of height - t - b pixels and ten markers fill it.
@@ -177,7 +166,6 @@ def compare_curves(
 def confusion_matrix_figure(
     confusion: np.ndarray,
     normalise: bool = False,
-    selected: tuple[int, int] | None = None,
     height: int = CONFUSION_HEIGHT,
     title: str | None = None,
 ) -> go.Figure:
@@ -186,7 +174,7 @@ def confusion_matrix_figure(
     Built from one go.Scatter because Streamlit reports clicks on scatter points, not on
     heatmap cells. Point i is cell (true i // 10, predicted i % 10); its customdata is
     [true, predicted, count]. Colour and label are the count, or with `normalise` the
-    share of the true digit's row. `selected` = (true, predicted) pre-selects a cell.
+    share of the true digit's row.
 
     The markers are sized in pixels, so the figure has a fixed width and height: show it
     with `st.plotly_chart(fig, width="content", on_select="rerun", selection_mode="points")`.
@@ -239,9 +227,10 @@ def confusion_matrix_figure(
             ).tolist(),  # plain ints for the page
             hovertext=hover,
             hovertemplate="%{hovertext}<extra></extra>",
-            selectedpoints=None if selected is None else [selected[0] * NUM_CLASSES + selected[1]],
+            # Every cell keeps full colour when one is clicked: Plotly's usual fading of the
+            # others made the diagonal's numbers hard to read.
             selected=dict(marker=dict(opacity=1)),
-            unselected=dict(marker=dict(opacity=0.35)),
+            unselected=dict(marker=dict(opacity=1)),
             showlegend=False,
         )
     )
@@ -394,22 +383,6 @@ def image_row(images, scale: int = 3, gap: int = 4) -> np.ndarray:
     return row
 
 
-def digit_image(image: np.ndarray, title: str | None = None, size: int = 200) -> go.Figure:
-    """One 28x28 image (float in [0, 1] or uint8 0..255), white on black, without axes."""
-    image = np.asarray(image)
-    if image.ndim != 2:
-        raise ValueError(f"image must be 2-D (28, 28), got shape {image.shape}")
-    fig = px.imshow(image, color_continuous_scale="gray", zmin=0, zmax=_white(image))
-    styled(fig, title, height=size)
-    fig.update_layout(
-        width=size, coloraxis_showscale=False, margin=dict(l=0, r=0, t=30 if title else 0, b=0)
-    )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_traces(hovertemplate="x %{x}, y %{y}: %{z:.2f}<extra></extra>")
-    return fig
-
-
 def _note(fig: go.Figure, text: str) -> go.Figure:
     """`fig` with `text` in the middle of the paper, for figures with nothing to plot yet."""
     fig.add_annotation(
@@ -445,8 +418,3 @@ def _per_digit(values) -> np.ndarray:
     if values.shape != (NUM_CLASSES,):
         raise ValueError(f"counts must have 10 values, got {values.shape[0]}")
     return values
-
-
-def _white(image: np.ndarray) -> float:
-    """The value that means white: 255 for uint8 or anything above 1, else 1."""
-    return 255.0 if image.dtype == np.uint8 or float(np.max(image)) > 1 else 1.0

@@ -30,9 +30,9 @@ import numpy as np
 import tensorflow as tf
 
 from . import preprocess
+from .data import NUM_CLASSES
 from .errors import InputError, ModelError
 
-NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)
 # Input shapes a model may declare (without the batch axis); the predictor reshapes the
 # (N, 28, 28, 1) images to whichever one it has. `None` in the model's shape matches anything.

@@ -1,24 +1,28 @@
-"""One training at a time per server: a FIFO queue of requests, each run by a worker process.
+"""One training at a time per server: a FIFO queue of requests, each run by a worker process,
+and the one lifecycle of a request.
 
-The worker is `python -m mnist_core train ... --run-id ID`, the same code path as the
-command line, so the app and the CLI cannot drift apart. It reports through its run
-directory (progress.json, history.csv, run.json; see `runs`), which any page can read, and
-it is stopped through the run directory's STOP file. Running in its own process and
-session, it survives reruns, page changes, closed tabs and even a restart of the server;
-its crash cannot take the server down.
+    queue = TrainingQueue()
+    job = queue.submit(TrainConfig("fast-cnn"))     # the run directory exists from here on
+    queue.request(job.run_id).status                # queued, starting, running, completed, ...
 
-A background thread starts the next queued job when the current one ends. Before starting
-one it also checks the run directories for a training that another server process started
-(after a restart), so two trainings never share the two cores. A worker still loading
-TensorFlow has no run directory yet; the marker file `.logs/RUN_ID.worker` (its pid) makes
-it visible to a restarted server in those first seconds too.
+`submit` checks the request and creates its run directory (status "queued", the resolved
+parameters in run.json). When its turn comes, the queue marks it "starting" with the
+worker's pid and starts `python -m mnist_core train --run-dir DIR`, the same code path as
+the command line; the worker marks it "running" and reports through the directory
+(progress.json, history.csv, run.json; see `runs`). Running in its own process and session,
+a worker survives reruns, page changes, closed tabs and even a restart of the server; its
+crash cannot take the server down. A stop request is the directory's STOP file.
+
+Because the run directory says who owns the run from the first moment (the server's pid
+while queued, the worker's from "starting" on), a restarted server sees a training that
+another process started and waits for it, and a request whose process died reads as
+"cancelled" (never started) or "interrupted" (see `runs.Run.status`).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import socket
+import shutil
 import subprocess
 import sys
 import threading
@@ -26,26 +30,23 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import atomic, paths, runs
+from . import paths, runs
 from .errors import InputError
-from .training import TrainConfig
+from .training import TrainConfig, prepare_run
 
-LOG_DIR_NAME = ".logs"  # worker output and markers, beside the run directories
-# A worker makes its run directory once TensorFlow and MNIST are loaded (about ten seconds);
-# an older marker without one is a worker that died starting up, or a recycled pid.
-STARTUP_GRACE_S = 300
+LOG_DIR_NAME = ".logs"  # worker output, beside the run directories
 
 
 @dataclass
 class Job:
+    """The queue's record of one request; what became of it is `TrainingQueue.request`."""
+
     run_id: str
-    config: TrainConfig
-    owner: str = ""  # who asked (a session id), so a page can say "your job"
-    state: str = "queued"  # queued, running, finished, cancelled
+    preset: str
+    state: str = "queued"  # queued, running, finished, cancelled (the queue's bookkeeping)
     submitted_at: float = field(default_factory=time.time)
     returncode: int | None = None
-    error: str | None = None  # the worker's last words when it failed before writing run.json
-    stop_requested: bool = False  # stop() was called while it ran
+    error: str | None = None  # the worker's last words when it failed before training
     process: subprocess.Popen | None = field(default=None, repr=False)
 
 
@@ -54,6 +55,57 @@ class QueueState:
     running: Job | None
     queued: list[Job]
     external_run: str | None = None  # a training started outside this queue, still running
+
+
+@dataclass(frozen=True)
+class Request:
+    """What became of a training request, in one read of its run directory.
+
+    status: one of `runs.STATUSES` ("unknown": no such request and no such run directory);
+    words: how a page says it; position: 0 while it trains, 1 for the next in line, ...,
+    None otherwise; watch: its run.json, progress and history (None when there is no run
+    directory); error: one line when it failed."""
+
+    run_id: str
+    status: str
+    position: int | None
+    watch: runs.Watch | None
+    error: str | None = None
+
+    @property
+    def words(self) -> str:
+        return runs.STATUS_WORDS[self.status]
+
+    @property
+    def active(self) -> bool:
+        return self.status in runs.ACTIVE
+
+    @property
+    def waiting(self) -> int | None:
+        """Requests (the running one included) before this one while it waits, else None."""
+        return self.position if self.status == "queued" and self.position else None
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What a Train page shows, in one read of each file: the training under way (`now`:
+    this queue's, or one started elsewhere when `external`), the requests waiting, and the
+    visitor's own request (`mine`, the same object as `now` when it is that one)."""
+
+    now: Request | None
+    external: bool
+    queued: list[Job]
+    mine: Request | None
+
+    @property
+    def busy(self) -> bool:
+        """Something trains or waits, or the visitor's own request is under way."""
+        return bool(self.now or self.queued or (self.mine and self.mine.active))
+
+    @property
+    def key(self) -> tuple[bool, str | None]:
+        """Changes exactly when the page must be drawn anew (and its polling switched)."""
+        return self.busy, self.mine.status if self.mine else None
 
 
 class TrainingQueue:
@@ -79,12 +131,13 @@ class TrainingQueue:
 
     # ------------------------------------------------------------------ public API
 
-    def submit(self, config: TrainConfig, owner: str = "") -> Job:
-        """Queue a training; InputError for bad parameters or in demo mode, before anything is queued."""
+    def submit(self, config: TrainConfig) -> Job:
+        """Queue a training and create its run directory; InputError for bad parameters or in
+        demo mode, before anything is queued or written."""
         if paths.demo_mode():
             raise InputError("Training is turned off in this demo.")
-        config.resolve()
-        job = Job(runs.new_run_id(config.preset), config, owner)
+        run = prepare_run(config, self.models_dir)
+        job = Job(run.id, run.preset)
         with self._lock:
             self._queued.append(job)
             self._pump()
@@ -96,6 +149,34 @@ class TrainingQueue:
             if self._running is None and not self._queued:  # idle: is anyone else training?
                 self._external = self._find_external()
             return QueueState(self._running, list(self._queued), self._external)
+
+    def request(self, run_id: str) -> Request:
+        """The status of a request (or of any run), from the queue and its run directory."""
+        with self._lock:
+            self._pump()
+            job, position = self.job(run_id), self.position(run_id)
+        path = self.models_dir / run_id
+        watch = runs.watch(path) if (path / "run.json").is_file() else None
+        if watch is not None:
+            status = watch.run.status
+            error = watch.run.meta.error or watch.run.error
+        elif job is not None:  # cancelled (its directory removed), or a worker that never began
+            status = "cancelled" if job.state == "cancelled" else "failed"
+            error = job.error
+        else:
+            status, error = "unknown", None
+        return Request(run_id, status, position, watch, error)
+
+    def overview(self, mine: str | None = None) -> Overview:
+        """The queue as a page shows it, with the request `mine` (a run id) if any."""
+        state = self.state()
+        now_id = state.running.run_id if state.running else state.external_run
+        now = self.request(now_id) if now_id else None
+        if mine is None:
+            my_request = None
+        else:
+            my_request = now if mine == now_id else self.request(mine)
+        return Overview(now, state.running is None and now is not None, state.queued, my_request)
 
     def job(self, run_id: str) -> Job | None:
         with self._lock:
@@ -114,20 +195,18 @@ class TrainingQueue:
         return None
 
     def stop(self, run_id: str) -> bool:
-        """Stop a running job after its current batch, or take a queued one off the queue."""
+        """Stop a running job after its current batch (or before its first, while it starts),
+        or take a queued one off the queue and remove its run directory."""
         with self._lock:
             if self._running and self._running.run_id == run_id:
-                self._running.stop_requested = True
-                if (self.models_dir / run_id).is_dir():
-                    runs.request_stop(self.models_dir / run_id)
-                else:  # still loading data: no run directory for a STOP file yet
-                    self._terminate(self._running)
+                runs.request_stop(self.models_dir / run_id)
                 return True
             for job in self._queued:
                 if job.run_id == run_id:
                     self._queued.remove(job)
                     job.state = "cancelled"
                     self._finished[run_id] = job
+                    shutil.rmtree(self.models_dir / run_id, ignore_errors=True)  # nothing trained
                     return True
         return False
 
@@ -154,75 +233,50 @@ class TrainingQueue:
         job = self._running
         if job is not None and job.process is not None and job.process.poll() is not None:
             job.returncode, job.state = job.process.returncode, "finished"
-            if job.returncode != 0 and not (self.models_dir / job.run_id / "run.json").is_file():
-                if job.stop_requested:  # stopped while starting up: nothing was trained
-                    job.state = "cancelled"
-                else:
-                    job.error = (
-                        self._last_log_line(job) or f"worker exited with code {job.returncode}"
-                    )
-            self._finished[job.run_id] = job
             self._running = None
-            self._marker(job.run_id).unlink(missing_ok=True)
+            self._finished[job.run_id] = job
+            self._settle(job)
         if self._running is not None or not self._queued:
             return
         self._external = self._find_external()
         if self._external is None:
             self._start(self._queued.pop(0))
 
-    def _find_external(self) -> str | None:
-        """A training alive but not ours (CLI, earlier server): a run directory saying "running",
-        or the marker of a worker an earlier server started that is still loading."""
-        running = next(
-            (r.id for r in runs.list_runs(self.models_dir) if r.status == "running"), None
-        )
-        if running is not None:
-            return running
-        for marker in (self.models_dir / LOG_DIR_NAME).glob("*.worker"):
-            run_id = marker.stem
-            try:
-                young = time.time() - marker.stat().st_mtime < STARTUP_GRACE_S
-                worker = json.loads(marker.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if (
-                young
-                and not (self.models_dir / run_id).exists()
-                and isinstance(worker, dict)
-                and runs.process_alive(worker.get("pid"), worker.get("host"))
-            ):
-                return run_id
-        return None
+    def _settle(self, job: Job) -> None:
+        """What a finished worker left. A stop request before its first batch ("cancelled" in
+        run.json, or a worker that ended while "starting" after a stop): nothing was trained,
+        and the run directory goes. A worker that ended while "starting" otherwise failed:
+        run.json records its last words."""
+        path = self.models_dir / job.run_id
+        run = runs.read_run(path)
+        if run.error:
+            return
+        stopped_starting = run.meta.status == "starting" and runs.stop_requested(path)
+        if run.meta.status == "cancelled" or stopped_starting:
+            job.state = "cancelled"
+            shutil.rmtree(path, ignore_errors=True)
+        elif run.meta.status == "starting":
+            job.error = self._last_log_line(job) or f"worker exited with code {job.returncode}"
+            self._mark(run, status="failed", error=job.error, ended_at=runs.now_iso())
 
-    def _marker(self, run_id: str) -> Path:
-        return self.models_dir / LOG_DIR_NAME / f"{run_id}.worker"
+    def _find_external(self) -> str | None:
+        """A training alive but not ours (CLI, an earlier server's worker): a run directory
+        saying "starting" or "running" whose process is alive."""
+        ours = self._running.run_id if self._running else None
+        return next(
+            (
+                r.id
+                for r in runs.list_runs(self.models_dir)
+                if r.status in ("starting", "running") and r.id != ours
+            ),
+            None,
+        )
 
     def _start(self, job: Job) -> None:
-        c = job.config
-        args = [
-            self.python,
-            "-m",
-            "mnist_core",
-            "train",
-            "--preset",
-            c.preset,
-            "--seed",
-            str(c.seed),
-            "--run-id",
-            job.run_id,
-            "--quiet",
-        ]
-        for flag, value in (
-            ("--epochs", c.epochs),
-            ("--batch-size", c.batch_size),
-            ("--lr", c.learning_rate),
-            ("--val-fraction", c.val_fraction),
-            ("--train-limit", c.train_limit),
-            ("--test-limit", c.test_limit),
-        ):
-            if value is not None:
-                args += [flag, repr(value)]
+        path = self.models_dir / job.run_id
+        args = [self.python, "-m", "mnist_core", "train", "--run-dir", str(path), "--quiet"]
         log_dir = self.models_dir / LOG_DIR_NAME
+        # TensorFlow's C++ log lines would bury the worker's last words in its log.
         env = {**os.environ, "MNIST_MODELS_DIR": str(self.models_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
@@ -234,8 +288,8 @@ class TrainingQueue:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )  # survives the server's signals
+                    start_new_session=True,  # survives the server's signals
+                )
         except (
             OSError
         ) as exc:  # a full disk or a read-only models folder: the job fails, the queue goes on
@@ -244,19 +298,22 @@ class TrainingQueue:
                 f"Could not start the training: {exc.strerror or exc}",
             )
             self._finished[job.run_id] = job
+            self._mark(runs.read_run(path), status="failed", error=job.error)
             return
-        try:
-            atomic.write_json(
-                self._marker(job.run_id), {"pid": job.process.pid, "host": socket.gethostname()}
-            )
-        except OSError:
-            pass  # only a restarted server's view of the worker's first seconds needs it
         job.state = "running"
         self._running = job
+        self._mark(runs.read_run(path), status="starting", pid=job.process.pid)
 
-    def _terminate(self, job: Job) -> None:
-        if job.process is not None and job.process.poll() is None:
-            job.process.terminate()  # the worker's SIGTERM handler stops after the batch
+    @staticmethod
+    def _mark(run: runs.Run, **changes) -> None:
+        """Record a change of a run the worker has not taken over (yet); a run directory that
+        cannot be written (a full disk) keeps its old word and the queue goes on."""
+        if run.error:
+            return
+        try:
+            runs.update_meta(run, **changes)
+        except (OSError, ValueError):
+            pass
 
     def _last_log_line(self, job: Job) -> str | None:
         try:

@@ -1,19 +1,26 @@
 """The run directory: one training run = one folder `models/<run-id>/`.
 
-    run.json      what was trained, how, by what, when, and how it ended (see `new_run_meta`)
+    run.json      what was trained, how, by what, when, and how it ended (`RunMeta`)
     history.csv   one row per finished epoch (columns in `HISTORY_COLUMNS`)
     progress.json the latest batch-level progress, rewritten while training runs
     model.keras   the best weights so far; written only when complete (atomic rename)
     STOP          present when someone asked the run to stop after the current batch
 
-All writes go through `atomic`, so a killed process leaves either the previous complete
-file or the new one. A run whose run.json says "running" but whose process is gone is
-reported as "interrupted" by `read_run` (derived on read; nothing is rewritten).
+The server creates the folder when a training is requested (status "queued", the resolved
+parameters in run.json); the worker process trains into it. All writes go through `atomic`,
+so a killed process leaves either the previous complete file or the new one.
+
+Statuses (`STATUSES`, with the words pages show in `STATUS_WORDS`): a run.json says queued,
+starting, running, completed, stopped, failed or cancelled. Two more are derived on read,
+nothing rewritten: a run that says queued, starting or running whose process (`pid`) is
+gone reads "interrupted" (or "cancelled" while nothing had started training), and a folder
+whose run.json is missing or malformed reads "invalid".
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -32,7 +39,6 @@ from . import atomic, paths
 from .errors import InputError, ModelError
 
 DEFAULT_RUN_ID = "default"  # the shipped model: models/default/
-STATUSES = ("running", "completed", "stopped", "failed", "interrupted")
 HISTORY_COLUMNS = (
     "epoch",
     "loss",
@@ -43,6 +49,22 @@ HISTORY_COLUMNS = (
     "elapsed_s",
     "epoch_s",
 )
+STATUS_WORDS = {
+    "queued": "Waiting in the queue",
+    "starting": "Starting",
+    "running": "Training",
+    "completed": "Completed",
+    "stopped": "Stopped early",
+    "failed": "Failed",
+    "interrupted": "Interrupted",
+    "cancelled": "Cancelled",
+    "invalid": "Unreadable",
+    "unknown": "Not found",
+}
+STATUSES = tuple(STATUS_WORDS)
+ACTIVE = ("queued", "starting", "running")  # a process will still change the run
+FINISHED = ("completed", "stopped", "failed", "interrupted", "cancelled")
+_WRITTEN = ("queued", "starting", "running", "completed", "stopped", "failed", "cancelled")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -63,13 +85,121 @@ def new_run_id(preset: str) -> str:
     return f"{stamp}-{preset}-{secrets.token_hex(2)}"
 
 
+# --------------------------------------------------------------------------- typed metadata
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """How a run trains: the preset's defaults with the user's changes, resolved and checked."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    val_fraction: float  # share of the training images held back for validation
+    train_limit: int | None = None  # learn from only the first N training images
+    test_limit: int | None = None  # score on only the first N test images
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """Which MNIST a run learned from: where it came from, its hashes, how it was split."""
+
+    source: str
+    sha256: dict[str, str]
+    train_examples: int
+    val_examples: int
+    test_examples: int
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """run.json. Times are ISO 8601 text in UTC; seconds are wall-clock seconds."""
+
+    run_id: str
+    preset: str
+    status: str  # one of _WRITTEN (see the module docstring)
+    params: RunParams | None = None
+    description: str = ""
+    created_at: str | None = None  # when the training was requested
+    started_at: str | None = None  # when the worker began (loading data, building the model)
+    ended_at: str | None = None
+    pid: int | None = (
+        None  # the process that changes the run now (server while queued, then worker)
+    )
+    host: str | None = None
+    data: DataInfo | None = None
+    environment: dict[str, Any] = field(default_factory=dict)  # library versions, CPU
+    train_seconds: float | None = None  # inside `fit`, tracing included
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    epochs_completed: int | None = None
+    best_epoch: int | None = None  # whose weights model.keras holds
+    error: str | None = None  # one line, when the run failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunMeta:
+        """Checked field by field; ValueError naming the first bad field. Unknown keys (the
+        top-level "seed" of early runs, which params holds too) are ignored."""
+        values = {f.name: raw[f.name] for f in dataclasses.fields(cls) if f.name in raw}
+        for name in ("run_id", "preset", "status"):
+            if name not in values:
+                raise ValueError(f"{name} is missing")
+        if values["status"] not in _WRITTEN:
+            raise ValueError(f"status {values['status']!r} is not one of {', '.join(_WRITTEN)}")
+        for name in ("run_id", "preset", "status", "description"):
+            _check(name, values.get(name, ""), str)
+        for name in ("created_at", "started_at", "ended_at", "host", "error"):
+            _check(name, values.get(name), str, optional=True)
+        for name in ("pid", "epochs_completed", "best_epoch"):
+            _check(name, values.get(name), int, optional=True)
+        for name in ("train_seconds", "test_accuracy", "test_loss"):
+            _check(name, values.get(name), float, optional=True)
+        _check("environment", values.get("environment", {}), dict)
+        if values.get("params") is not None:
+            values["params"] = _record(RunParams, "params", values["params"])
+        if values.get("data") is not None:
+            values["data"] = _record(DataInfo, "data", values["data"])
+        return cls(**values)
+
+
+def _check(name: str, value: Any, kind: type, optional: bool = False) -> None:
+    """ValueError unless `value` is a `kind` (an int counts as a float; a bool as neither)."""
+    if value is None and optional:
+        return
+    kinds = (int, float) if kind is float else kind
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        expected = {str: "text", int: "a whole number", float: "a number", dict: "an object"}[kind]
+        raise ValueError(f"{name} must be {expected}, got {value!r}"[:200])
+
+
+def _record(cls, name: str, raw: Any):
+    """A RunParams or DataInfo from its dict in run.json, every field checked."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{name} must be an object, got {raw!r}"[:200])
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in raw:
+            if f.default is dataclasses.MISSING:
+                raise ValueError(f"{name}.{f.name} is missing")
+            continue
+        kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" ")[0], dict)
+        _check(f"{name}.{f.name}", raw[f.name], kind, optional="None" in str(f.type))
+        values[f.name] = raw[f.name]
+    return cls(**values)
+
+
 @dataclass
 class Run:
-    """A run directory and its parsed run.json (`meta`)."""
+    """A run directory and its run.json (`meta`); `error` says why run.json could not be read
+    (then `meta` holds only the folder's name and status "invalid" reads from `status`)."""
 
     path: Path
-    meta: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None  # set when run.json is missing or invalid
+    meta: RunMeta
+    error: str | None = None
 
     @property
     def id(self) -> str:
@@ -87,29 +217,33 @@ class Run:
     def status(self) -> str:
         if self.error:
             return "invalid"
-        status = self.meta.get("status", "invalid")
-        if status == "running" and not process_alive(self.meta.get("pid"), self.meta.get("host")):
-            return "interrupted"
+        status = self.meta.status
+        if status in ACTIVE and not process_alive(self.meta.pid, self.meta.host):
+            return "cancelled" if status == "queued" else "interrupted"
         return status
 
     @property
     def preset(self) -> str:
-        return self.meta.get("preset", "?")
+        return self.meta.preset
 
     @property
     def test_accuracy(self) -> float | None:
-        return self.meta.get("test_accuracy")
+        return self.meta.test_accuracy
 
     @property
     def is_default(self) -> bool:
         return self.id == DEFAULT_RUN_ID
 
+    @property
+    def name(self) -> str:
+        """What people call the run: its id, or "default (shipped)"."""
+        return "default (shipped)" if self.is_default else self.id
+
     def label(self) -> str:
-        """A one-line description for menus: id, preset, accuracy."""
+        """A one-line description for menus: name, preset, accuracy."""
         acc = self.test_accuracy
-        acc_text = f"{acc:.2%}" if isinstance(acc, (int, float)) else self.status
-        name = "default (shipped)" if self.is_default else self.id
-        return f"{name} · {self.preset} · {acc_text}"
+        acc_text = f"{acc:.2%}" if acc is not None else STATUS_WORDS[self.status].lower()
+        return f"{self.name} · {self.preset} · {acc_text}"
 
 
 def process_alive(pid: Any, host: Any) -> bool:
@@ -135,17 +269,22 @@ def process_alive(pid: Any, host: Any) -> bool:
 
 
 def read_run(path: Path) -> Run:
-    """Parse `path/run.json`; a missing or invalid file gives a Run with `error` set."""
+    """Parse and check `path/run.json`; a missing or invalid file gives a Run with `error` set."""
     path = Path(path)
     try:
-        meta = json.loads((path / "run.json").read_text(encoding="utf-8"))
-        if not isinstance(meta, dict):
-            raise ValueError("run.json does not hold an object")
+        raw = json.loads((path / "run.json").read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("it does not hold an object")
+        meta = RunMeta.from_dict(raw)
     except FileNotFoundError:
-        return Run(path, {}, error="run.json is missing")
-    except (OSError, ValueError) as exc:
-        return Run(path, {}, error=f"run.json is invalid ({exc})")
+        return Run(path, _unreadable(path), error="run.json is missing")
+    except (OSError, ValueError, TypeError) as exc:
+        return Run(path, _unreadable(path), error=f"run.json is invalid ({exc})")
     return Run(path, meta)
+
+
+def _unreadable(path: Path) -> RunMeta:
+    return RunMeta(run_id=path.name, preset="?", status="failed")
 
 
 def list_runs(models_dir: Path | None = None) -> list[Run]:
@@ -158,7 +297,7 @@ def list_runs(models_dir: Path | None = None) -> list[Run]:
         for p in root.iterdir()
         if p.is_dir() and not p.name.startswith(".") and _RUN_ID.match(p.name)
     ]
-    runs.sort(key=lambda r: (r.meta.get("started_at", ""), r.id), reverse=True)
+    runs.sort(key=lambda r: (r.meta.created_at or r.meta.started_at or "", r.id), reverse=True)
     return [r for r in runs if r.is_default] + [r for r in runs if not r.is_default]
 
 
@@ -222,16 +361,40 @@ def read_progress(path: Path) -> dict[str, Any]:
         return {}
 
 
+@dataclass(frozen=True)
+class Watch:
+    """Everything a viewer shows of a run, each file read once: run.json (`run`), the
+    latest progress.json (`progress`, {} before the first batch) and history.csv rows."""
+
+    run: Run
+    progress: dict[str, Any]
+    history: list[dict[str, float]]
+
+    @property
+    def held_back(self) -> bool:
+        """Whether the run holds back validation images (so validation figures will come)."""
+        params = self.run.meta.params
+        return params is not None and params.val_fraction > 0
+
+
+def watch(path: Path) -> Watch:
+    """One read of a run directory for a page that polls it."""
+    return Watch(read_run(path), read_progress(path), read_history(path))
+
+
 # --------------------------------------------------------------------------- writing
 
 
-def write_meta(path: Path, meta: dict[str, Any]) -> None:
-    atomic.write_json(Path(path) / "run.json", meta)
+def write_meta(path: Path, meta: RunMeta) -> None:
+    atomic.write_json(Path(path) / "run.json", meta.to_dict())
 
 
-def update_meta(run: Run, **changes: Any) -> None:
-    run.meta.update(changes)
-    write_meta(run.path, run.meta)
+def update_meta(run: Run, **changes: Any) -> Run:
+    """Change fields of run.json (checked like a read) and write it; returns `run`, updated."""
+    meta = RunMeta.from_dict({**run.meta.to_dict(), **changes})
+    write_meta(run.path, meta)
+    run.meta, run.error = meta, None
+    return run
 
 
 def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -255,9 +418,14 @@ def write_progress(path: Path, progress: dict[str, Any]) -> None:
 
 
 def create_run(
-    preset: str, meta: dict[str, Any], models_dir: Path | None = None, run_id: str | None = None
+    preset: str,
+    params: RunParams | None = None,
+    models_dir: Path | None = None,
+    run_id: str | None = None,
+    **meta: Any,
 ) -> Run:
-    """Make a new run directory with its first run.json (status "running")."""
+    """Make a new run directory with its first run.json: status "queued", owned by this
+    process (`pid`) until a worker takes it over. `meta` sets further RunMeta fields."""
     root = Path(models_dir or paths.models_dir())
     run_id = validate_run_id(run_id or new_run_id(preset))
     path = root / run_id
@@ -267,17 +435,9 @@ def create_run(
         raise InputError(f"A run called {run_id!r} already exists") from None
     except OSError as exc:
         raise ModelError(f"Cannot create the run directory {path}: {exc.strerror or exc}") from None
+    fields = {"status": "queued", "pid": os.getpid(), "host": socket.gethostname(), **meta}
     run = Run(
-        path,
-        {
-            "run_id": run_id,
-            "preset": preset,
-            "status": "running",
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started_at": now_iso(),
-            **meta,
-        },
+        path, RunMeta(run_id=run_id, preset=preset, params=params, created_at=now_iso(), **fields)
     )
     write_meta(path, run.meta)
     return run
@@ -299,8 +459,8 @@ def delete_run(run_id: str, models_dir: Path | None = None) -> None:
     run = get_run(run_id, models_dir)
     if run.is_default:
         raise InputError("The shipped default model cannot be deleted")
-    if run.status == "running":
-        raise InputError(f"Run {run_id!r} is still training: stop it first")
+    if run.status in ACTIVE:
+        raise InputError(f"Run {run_id!r} is still training or waiting: stop it first")
     shutil.rmtree(run.path)
 
 

@@ -1,13 +1,14 @@
-"""Train a preset into a run directory, reporting progress through listeners.
+"""Train a preset into a run directory, with plain Keras callbacks.
 
-    run = train(TrainConfig("fast-cnn", epochs=1), listeners=[my_listener], stop=lambda: False)
+    run = train(TrainConfig("fast-cnn", epochs=1), callbacks=[my_keras_callback])
 
-`train` is the one code path behind `python -m mnist_core train`, the app's worker process
-and the tests. It writes everything a watcher needs into the run directory (see `runs`):
-progress.json (throttled, per batch), history.csv and a checkpoint of the best weights
-(per epoch), run.json (at start and end). A stop request, through `stop()` or a STOP file
-in the run directory, ends training after the current batch; the best weights seen so far
-are kept and evaluated on the test set.
+Two steps, so that a server can queue a request before any training starts:
+`prepare_run(config)` checks the request and creates the run directory (status "queued",
+the resolved `RunParams` in run.json); `train_run(run_dir)` trains into it, in this process
+or in a worker (`python -m mnist_core train --run-dir DIR`). `train` does both. Each concern
+of a training is one Keras callback (`mnist_core.callbacks`): progress.json and history.csv,
+the atomic best checkpoint, the stop request. Validation runs inside `fit`; the final test
+score is `evaluation.score`, the one way every part of the project scores a model.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import atomic, runs
+from . import runs
+from .callbacks import AtomicBestCheckpoint, ProgressFile, StopOnRequest
+from .callbacks.atomic_checkpoint import save
 from .data import Mnist, load_mnist, normalise, split_train_val
-from .errors import InputError, ModelError, StudioError
+from .errors import InputError, StudioError
+from .evaluation import score
 from .presets import Preset, get_preset
 
 # Sane bounds for what a user may ask for (the app's sliders use the same numbers).
@@ -41,13 +45,11 @@ BOUNDS = {
     "train_limit": (100, 60000),
     "test_limit": (100, 10000),
 }
-PROGRESS_INTERVAL_S = 0.5  # progress.json is rewritten at most this often
-PREDICT_BATCH = 1024
 
 
 @dataclass
 class TrainConfig:
-    """What to train. None means "the preset's default"."""
+    """A training request: a preset and what to change. None means "the preset's default"."""
 
     preset: str
     epochs: int | None = None
@@ -58,7 +60,7 @@ class TrainConfig:
     train_limit: int | None = None  # use only the first N training images (quick runs, tests)
     test_limit: int | None = None  # evaluate on only the first N test images
 
-    def resolve(self) -> dict[str, Any]:
+    def resolve(self) -> runs.RunParams:
         """The full parameter set with preset defaults filled in; InputError when out of range."""
         preset = get_preset(self.preset)
         params = {
@@ -87,34 +89,7 @@ class TrainConfig:
             if not low <= value <= high:
                 raise InputError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
             params[name] = kind(value)
-        return params
-
-
-class TrainingListener:
-    """Override what you need. Called in the training thread; keep the work small."""
-
-    def on_start(self, run: runs.Run) -> None: ...
-    def on_model(self, model: keras.Model) -> None: ...  # once, before the first batch
-    def on_batch(self, progress: dict[str, Any]) -> None: ...
-    def on_epoch(self, row: dict[str, Any]) -> None: ...
-    def on_end(self, run: runs.Run) -> None: ...
-
-
-class ProgressFileWriter(TrainingListener):
-    """Keeps progress.json and history.csv of the run directory current (the app reads them)."""
-
-    def __init__(self, run: runs.Run):
-        self.run, self.rows, self.last_write = run, [], 0.0
-
-    def on_batch(self, progress):
-        now = time.monotonic()
-        if now - self.last_write >= PROGRESS_INTERVAL_S:
-            self.last_write = now
-            runs.write_progress(self.run.path, progress)
-
-    def on_epoch(self, row):
-        self.rows.append(row)
-        runs.write_history(self.run.path, self.rows)
+        return runs.RunParams(**params)
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -193,22 +168,6 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def predict_probabilities(model, x_uint8: np.ndarray) -> np.ndarray:
-    """Batched forward pass: uint8 (N, 28, 28) -> float32 (N, 10) probabilities summing to 1."""
-    if len(x_uint8) == 0:
-        return np.zeros((0, 10), np.float32)
-    probs = model.predict(normalise(x_uint8), batch_size=PREDICT_BATCH, verbose=0)
-    return probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
-
-
-def loss_and_accuracy(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Sparse categorical cross-entropy (Keras' clipping) and accuracy of (N, 10) probabilities."""
-    if len(y) == 0:
-        return math.nan, math.nan
-    picked = np.clip(probs[np.arange(len(y)), y.astype(np.int64)], 1e-7, 1.0)
-    return float(-np.log(picked).mean()), float((probs.argmax(axis=1) == y).mean())
-
-
 def environment() -> dict[str, Any]:
     return {
         "python": sys.version.split()[0],
@@ -231,211 +190,135 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-# --------------------------------------------------------------------------- the Keras callback
-
-
-class _Reporter(keras.callbacks.Callback):
-    """Per-batch progress, per-epoch validation and checkpoint, stop checks."""
-
-    def __init__(self, run, listeners, stop, val, steps_per_epoch, epochs):
-        super().__init__()
-        self.run, self.listeners, self.stop = run, listeners, stop
-        self.x_val, self.y_val = val
-        self.steps, self.epochs = steps_per_epoch, epochs
-        self.stopped = False
-        self.best_score, self.best_weights, self.best_epoch = -math.inf, None, 0
-        self.rows: list[dict[str, Any]] = []
-        self.batches_done = 0
-        self.start = self.first_batch_end = self.epoch_start = time.monotonic()
-        self.epoch = 0
-
-    def on_train_begin(self, logs=None):
-        self.start = time.monotonic()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.epoch_start = epoch, time.monotonic()
-
-    def on_train_batch_end(self, batch, logs=None):
-        logs = logs or {}
-        self.batches_done += 1
-        now = time.monotonic()
-        if self.batches_done == 1:
-            self.first_batch_end = now  # the first batch includes tracing: not a rate sample
-        total = self.steps * self.epochs
-        rate = (now - self.first_batch_end) / max(1, self.batches_done - 1)
-        progress = {
-            "epoch": self.epoch + 1,
-            "epochs": self.epochs,
-            "batch": batch + 1,
-            "batches": self.steps,
-            "fraction": self.batches_done / total,
-            "loss": _num(logs.get("loss")),
-            "accuracy": _num(logs.get("accuracy")),
-            "elapsed_s": now - self.start,
-            "eta_s": rate * (total - self.batches_done) if self.batches_done > 1 else None,
-            "status": "running",
-            "updated_at": runs.now_iso(),
-        }
-        if self.rows:
-            progress["val_loss"] = self.rows[-1]["val_loss"]
-            progress["val_accuracy"] = self.rows[-1]["val_accuracy"]
-        for listener in self.listeners:
-            listener.on_batch(progress)
-        if self.stop() or runs.stop_requested(self.run.path):
-            self.stopped = True
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.stopped:  # a partial epoch: no validation pass, no history row
-            return
-        logs = logs or {}
-        val_loss, val_acc = loss_and_accuracy(
-            predict_probabilities(self.model, self.x_val), self.y_val
-        )
-        now = time.monotonic()
-        row = {
-            "epoch": epoch + 1,
-            "loss": _num(logs.get("loss")),
-            "accuracy": _num(logs.get("accuracy")),
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
-            "learning_rate": self._current_lr(),
-            "elapsed_s": now - self.start,
-            "epoch_s": now - self.epoch_start,
-        }
-        self.rows.append(row)
-        # Best = highest validation accuracy; without validation, the latest epoch.
-        score = val_acc if not math.isnan(val_acc) else epoch
-        if score > self.best_score:
-            self.best_score, self.best_epoch = score, epoch + 1
-            self.best_weights = self.model.get_weights()
-            _save_model(self.model, self.run.model_path)  # survives a kill -9
-        for listener in self.listeners:
-            listener.on_epoch(row)
-
-    def _current_lr(self) -> float:
-        try:
-            return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        except (TypeError, ValueError, AttributeError):
-            return math.nan
-
-
-def _num(value) -> float | None:
-    return None if value is None else float(value)
-
-
-def _save_model(model: keras.Model, path: Path) -> None:
-    """Save atomically (a failed save leaves the previous file as it was); a full disk or a
-    read-only folder raises ModelError("Could not save the model: No space left on device")."""
-    try:
-        atomic.save_model(model, path)
-    except OSError as exc:
-        raise ModelError(f"Could not save the model: {exc.strerror or exc}") from exc
-
-
 # --------------------------------------------------------------------------- train
+
+
+def prepare_run(
+    config: TrainConfig, models_dir: Path | None = None, run_id: str | None = None
+) -> runs.Run:
+    """Check `config` and create its run directory (status "queued"); InputError for
+    out-of-range parameters or an unknown preset, before anything is written."""
+    params = config.resolve()
+    preset = get_preset(config.preset)
+    return runs.create_run(
+        preset.name, params, models_dir=models_dir, run_id=run_id, description=preset.description
+    )
 
 
 def train(
     config: TrainConfig,
-    listeners: Iterable[TrainingListener] = (),
+    callbacks: Iterable[keras.callbacks.Callback] = (),
     stop: Callable[[], bool] | None = None,
     models_dir: Path | None = None,
     data: Mnist | None = None,
     run_id: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> runs.Run:
-    """Train `config.preset` into a new run directory and return the finished Run.
+    """`prepare_run` then `train_run`: train `config` into a new run directory."""
+    run = prepare_run(config, models_dir, run_id)
+    return train_run(run.path, callbacks, stop=stop, data=data, log=log)
 
-    The run's status ends as "completed", "stopped" (a stop request; best weights kept) or
-    "failed" (the exception is re-raised after run.json records it in one line; a save that
-    fails, e.g. on a full disk, is a ModelError and the previous checkpoint stays). Raises
-    InputError for out-of-range parameters before anything is written.
+
+def train_run(
+    run_dir: Path,
+    callbacks: Iterable[keras.callbacks.Callback] = (),
+    stop: Callable[[], bool] | None = None,
+    data: Mnist | None = None,
+    log: Callable[[str], None] | None = None,
+) -> runs.Run:
+    """Train the run that `run_dir`'s run.json describes (status "queued" or "starting").
+
+    The status ends as "completed", "stopped" (a stop request during training: the best
+    weights so far are kept and scored), "cancelled" (a stop request before the first
+    batch: nothing trained) or "failed" (the exception is re-raised after run.json records
+    it in one line; a save that fails, e.g. on a full disk, is a ModelError and the previous
+    checkpoint stays). `callbacks` are passed to `fit` after the project's own.
     """
-    params = config.resolve()
-    preset = get_preset(config.preset)
     log = log or (lambda message: None)
-    stop = stop or (lambda: False)
-    data = data or load_mnist(log=log)
-
-    seed = params["seed"]
-    x_all, y_all = data.x_train, data.y_train
-    if params["train_limit"]:
-        x_all, y_all = x_all[: params["train_limit"]], y_all[: params["train_limit"]]
-    x_train, y_train, x_val, y_val = split_train_val(x_all, y_all, params["val_fraction"], seed)
-    x_test, y_test = data.x_test, data.y_test
-    if params["test_limit"]:
-        x_test, y_test = x_test[: params["test_limit"]], y_test[: params["test_limit"]]
-
-    run = runs.create_run(
-        preset.name,
-        {
-            "params": params,
-            "seed": seed,
-            "description": preset.description,
-            "data": {
+    run = runs.read_run(run_dir)
+    if run.error:
+        raise InputError(f"Cannot train {run.id}: {run.error}")
+    if run.meta.status not in ("queued", "starting") or run.meta.params is None:
+        raise InputError(f"Run {run.id!r} is {run.meta.status}: only a queued run can be trained")
+    params, preset = run.meta.params, get_preset(run.meta.preset)
+    runs.update_meta(run, status="running", pid=os.getpid(), started_at=runs.now_iso())
+    log(f"Run directory: {run.path}")
+    stopper = StopOnRequest(run.path, stop)
+    start = time.monotonic()
+    try:
+        data = data or load_mnist(log=log)
+        x_all, y_all = data.x_train, data.y_train
+        if params.train_limit:
+            x_all, y_all = x_all[: params.train_limit], y_all[: params.train_limit]
+        x_train, y_train, x_val, y_val = split_train_val(
+            x_all, y_all, params.val_fraction, params.seed
+        )
+        x_test, y_test = data.x_test[: params.test_limit], data.y_test[: params.test_limit]
+        runs.update_meta(
+            run,
+            data={
                 "source": data.source,
                 "sha256": data.sha256,
                 "train_examples": len(x_train),
                 "val_examples": len(x_val),
                 "test_examples": len(x_test),
             },
-            "environment": environment(),
-        },
-        models_dir=models_dir,
-        run_id=run_id,
-    )
-    listeners = [ProgressFileWriter(run), *listeners]
-    log(f"Run directory: {run.path}")
-    for listener in listeners:
-        listener.on_start(run)
+            environment=environment(),
+        )
+        if stopper.requested():  # stopped while loading: nothing to train or keep
+            runs.update_meta(run, status="cancelled", ended_at=runs.now_iso())
+            log("cancelled before training began")
+            return run
 
-    start = time.monotonic()
-    try:
-        keras.utils.set_random_seed(seed)
+        keras.utils.set_random_seed(params.seed)
         tf.config.experimental.enable_op_determinism()
-        steps = math.ceil(len(x_train) / params["batch_size"])
+        steps = math.ceil(len(x_train) / params.batch_size)
         model = preset.build()
         model.compile(
-            optimizer=make_optimizer(preset, params["learning_rate"], steps * params["epochs"]),
+            optimizer=make_optimizer(preset, params.learning_rate, steps * params.epochs),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        for listener in listeners:
-            listener.on_model(model)
-        reporter = _Reporter(run, listeners, stop, (x_val, y_val), steps, params["epochs"])
+        progress = ProgressFile(run.path)
+        checkpoint = AtomicBestCheckpoint(run.model_path)
         dataset = make_dataset(
-            x_train, y_train, params["batch_size"], seed, preset.augment, params["epochs"]
+            x_train, y_train, params.batch_size, params.seed, preset.augment, params.epochs
         )
+        validation = (normalise(x_val)[..., None], y_val) if len(x_val) else None
+        start = time.monotonic()
         model.fit(
             dataset,
-            epochs=params["epochs"],
+            epochs=params.epochs,
             steps_per_epoch=steps,
-            callbacks=[reporter],
-            shuffle=False,
+            validation_data=validation,
+            # Saved before recorded; the stop request checked last, after every other callback
+            # has seen the batch (a request made there stops before the next batch).
+            callbacks=[checkpoint, progress, *callbacks, stopper],
+            shuffle=False,  # the dataset is already shuffled
             verbose=0,
-        )  # the dataset is already shuffled
+        )
         train_seconds = time.monotonic() - start
-        if reporter.best_weights is not None:
-            model.set_weights(reporter.best_weights)
-        _save_model(model, run.model_path)
-        test_loss, test_acc = loss_and_accuracy(predict_probabilities(model, x_test), y_test)
-        status = "stopped" if reporter.stopped else "completed"
+        save(model, run.model_path)  # the best weights, restored by the checkpoint
+        from .inference import Predictor
+
+        result = score(Predictor(model, engine="tensorflow"), x_test, y_test)
+        status = "stopped" if stopper.stopped else "completed"
         runs.update_meta(
             run,
             status=status,
             train_seconds=round(train_seconds, 3),
-            test_accuracy=test_acc,
-            test_loss=test_loss,
-            epochs_completed=len(reporter.rows),
-            best_epoch=reporter.best_epoch,
+            test_accuracy=result.accuracy,
+            test_loss=result.loss,
+            epochs_completed=len(progress.rows),
+            best_epoch=checkpoint.best_epoch,
             ended_at=runs.now_iso(),
         )
         runs.write_progress(
-            run.path,
-            {**runs.read_progress(run.path), "status": status, "updated_at": runs.now_iso()},
+            run.path, {**progress.latest, "status": status, "updated_at": runs.now_iso()}
         )
-        log(f"{status}: test accuracy {test_acc:.4f} after {train_seconds:.1f} s of training")
+        log(
+            f"{status}: test accuracy {result.accuracy:.4f} after {train_seconds:.1f} s of training"
+        )
     except BaseException as exc:
         status = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
         error = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
@@ -452,6 +335,4 @@ def train(
         raise
     finally:
         (run.path / "STOP").unlink(missing_ok=True)
-        for listener in listeners:
-            listener.on_end(run)
     return run

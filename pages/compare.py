@@ -9,14 +9,6 @@ from mnist_core import figures, runs
 from mnist_core.errors import StudioError
 from pages import shared
 
-STATUS_WORDS = {
-    "completed": "Completed",
-    "stopped": "Stopped early",
-    "failed": "Failed",
-    "interrupted": "Interrupted",
-    "running": "Training",
-    "invalid": "Unreadable",
-}
 METRICS = {
     "val_accuracy": "Validation accuracy",
     "accuracy": "Training accuracy",
@@ -26,28 +18,24 @@ METRICS = {
 DEFAULT_SELECTED = 3  # completed runs drawn when the page opens
 
 
-def _name(run: runs.Run) -> str:
-    return "default (shipped)" if run.is_default else run.id
-
-
 def _table(all_runs: list[runs.Run]) -> pd.DataFrame:
     """One row per run, in words and numbers fit for st.dataframe (no metric is computed here)."""
     rows = []
     for run in all_runs:
-        params = run.meta.get("params") or {}
-        done, planned = run.meta.get("epochs_completed"), params.get("epochs")
+        meta, params = run.meta, run.meta.params
+        done = meta.epochs_completed if meta.epochs_completed is not None else "?"
         rows.append(
             {
-                "Run": _name(run),
+                "Run": run.name,
                 "Test accuracy": run.test_accuracy,
-                "Status": STATUS_WORDS.get(run.status, run.status),
-                "Started": run.meta.get("started_at"),
-                "Time": run.meta.get("train_seconds"),
+                "Status": runs.STATUS_WORDS[run.status],
+                "Started": meta.started_at or meta.created_at,
+                "Time": meta.train_seconds,
                 "Model": run.preset,
-                "Epochs": f"{done if done is not None else '?'} of {planned}" if planned else None,
-                "Batch": params.get("batch_size"),
-                "Learning rate": params.get("learning_rate"),
-                "Seed": params.get("seed"),
+                "Epochs": f"{done} of {params.epochs}" if params else None,
+                "Batch": params.batch_size if params else None,
+                "Learning rate": params.learning_rate if params else None,
+                "Seed": params.seed if params else None,
             }
         )
     table = pd.DataFrame(rows)
@@ -126,9 +114,7 @@ metric = st.segmented_control(
 )
 if chosen:
     try:
-        histories = {
-            _name(by_id[run_id]): runs.read_history(by_id[run_id].path) for run_id in chosen
-        }
+        histories = {by_id[run_id].name: runs.read_history(by_id[run_id].path) for run_id in chosen}
     except (OSError, ValueError) as exc:  # a history file being replaced or unreadable
         shared.show_error(exc)
         histories = {}
@@ -146,7 +132,9 @@ st.header("Delete a run")
 if shared.demo_mode():
     st.info("Deleting runs is turned off in this demo, so every visitor sees the same runs.")
     st.stop()
-deletable = {run.id: run for run in all_runs if not run.is_default and run.status != "running"}
+deletable = {
+    run.id: run for run in all_runs if not run.is_default and run.status not in runs.ACTIVE
+}
 if not deletable:
     st.caption(
         "Nothing to delete: the ready-made model is kept, and runs still training must be stopped first."

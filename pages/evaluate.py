@@ -60,10 +60,8 @@ def _worst_cell(confusion: np.ndarray) -> tuple[int, int]:
 
 
 def _confusion_figure(confusion: np.ndarray, normalise: bool, cell: tuple[int, int]):
-    """The clickable matrix with the shown cell outlined. Every cell keeps full colour: fading
-    the others (Plotly's selection look) made the diagonal's numbers hard to read."""
+    """The clickable matrix with the shown cell outlined."""
     fig = figures.confusion_matrix_figure(confusion, normalise=normalise, height=MATRIX_HEIGHT)
-    fig.update_traces(unselected=dict(marker=dict(opacity=1)))
     t, p = cell
     fig.add_shape(
         type="rect",
@@ -83,23 +81,19 @@ def _as_percent(table):
 
 def _summary(run: runs.Run) -> str:
     """One line: what was trained on how much, for how long, and how it ended."""
-    meta = run.meta
-    params, data = meta.get("params", {}), meta.get("data", {})
+    meta, params = run.meta, run.meta.params
     parts = [f"**{run.preset}**"]
-    if data.get("train_examples"):
-        parts.append(f"learned from {data['train_examples']:,} images")
-    if meta.get("epochs_completed") is not None:
-        parts.append(f"{meta['epochs_completed']} epoch(s)")
-    if params.get("batch_size"):
-        parts.append(f"batch {params['batch_size']}")
-    if params.get("learning_rate"):
-        parts.append(
-            f"learning rate {np.format_float_positional(params['learning_rate'], trim='-')}"
-        )
+    if meta.data:
+        parts.append(f"learned from {meta.data.train_examples:,} images")
+    if meta.epochs_completed is not None:
+        parts.append(f"{meta.epochs_completed} epoch(s)")
+    if params:
+        parts.append(f"batch {params.batch_size}")
+        parts.append(f"learning rate {shared.learning_rate_text(params.learning_rate)}")
     if run.status != "completed":
-        parts.append(f"status: {run.status}")
-    if meta.get("started_at"):
-        parts.append(f"started {meta['started_at'].replace('T', ' ')[:16]} UTC")
+        parts.append(f"status: {runs.STATUS_WORDS[run.status].lower()}")
+    if meta.started_at:
+        parts.append(f"started {meta.started_at.replace('T', ' ')[:16]} UTC")
     return " · ".join(parts)
 
 
@@ -179,7 +173,7 @@ cols[2].metric(
 )
 cols[3].metric(
     "Training time",
-    shared.duration(run.meta.get("train_seconds")),
+    shared.duration(run.meta.train_seconds),
     border=True,
     help="How long the training took, without loading the data.",
 )

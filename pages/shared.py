@@ -70,13 +70,10 @@ def predictor(model_path: Path):
 
 @st.cache_resource(show_spinner="Evaluating on the 10,000 test images…", max_entries=16)
 def _evaluation(model_path: str, mtime: float):
-    from mnist_core.data import normalise
-    from mnist_core.evaluation import evaluate
+    from mnist_core.evaluation import score
 
     data = mnist()
-    return evaluate(
-        _predictor(model_path, mtime).predict_batch(normalise(data.x_test)), data.y_test
-    )
+    return score(_predictor(model_path, mtime), data.x_test, data.y_test)
 
 
 def evaluation(model_path: Path):
@@ -98,7 +95,7 @@ def training_queue():
 
 def runs_with_models() -> list[runs.Run]:
     """Runs that can predict (the shipped default first), for run pickers."""
-    return [r for r in runs.list_runs() if r.has_model and r.status != "running"]
+    return [r for r in runs.list_runs() if r.has_model and r.status not in runs.ACTIVE]
 
 
 def run_picker(label: str, key: str, help: str | None = None) -> runs.Run | None:
@@ -132,6 +129,11 @@ def duration(seconds) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def learning_rate_text(value: float) -> str:
+    """A learning rate as people write it: 0.001, not 1e-03."""
+    return np.format_float_positional(value, trim="-")
 
 
 def show_error(exc: Exception) -> None:

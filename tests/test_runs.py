@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -27,14 +28,14 @@ def test_new_run_id_is_valid_and_unique():
 
 
 def test_create_read_and_list(tmp_path):
-    first = runs.create_run(
-        "fast-cnn", {"params": {"epochs": 1}}, models_dir=tmp_path, run_id="a-run"
-    )
+    params = runs.RunParams(epochs=1, batch_size=8, learning_rate=0.1, seed=1, val_fraction=0.0)
+    first = runs.create_run("fast-cnn", params, models_dir=tmp_path, run_id="a-run")
+    assert first.status == "queued" and runs.read_run(first.path).meta.params == params
     runs.update_meta(
         first, status="completed", test_accuracy=0.99, started_at="2026-01-01T00:00:00"
     )
-    runs.create_run("best-cnn", {}, models_dir=tmp_path, run_id="default")
-    second = runs.create_run("keras-convnet", {}, models_dir=tmp_path, run_id="b-run")
+    runs.create_run("best-cnn", models_dir=tmp_path, run_id="default")
+    second = runs.create_run("keras-convnet", models_dir=tmp_path, run_id="b-run")
     runs.update_meta(second, status="completed", started_at="2026-02-01T00:00:00")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "run.json").write_text("{not json")
@@ -48,11 +49,11 @@ def test_create_read_and_list(tmp_path):
     with pytest.raises(ModelError, match="No run called 'zzz'"):
         runs.get_run("zzz", tmp_path)
     with pytest.raises(InputError):
-        runs.create_run("fast-cnn", {}, models_dir=tmp_path, run_id="a-run")
+        runs.create_run("fast-cnn", models_dir=tmp_path, run_id="a-run")
 
 
 def test_running_run_with_a_dead_process_reads_as_interrupted(tmp_path):
-    run = runs.create_run("fast-cnn", {}, models_dir=tmp_path, run_id="r")
+    run = runs.create_run("fast-cnn", models_dir=tmp_path, run_id="r", status="running")
     assert runs.read_run(run.path).status == "running"  # our own pid is alive
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -84,7 +85,7 @@ def test_history_round_trip_with_missing_validation(tmp_path):
 
 
 def test_resolve_model_path(tmp_path):
-    run = runs.create_run("fast-cnn", {}, models_dir=tmp_path, run_id="default")
+    run = runs.create_run("fast-cnn", models_dir=tmp_path, run_id="default")
     with pytest.raises(ModelError, match="has no model.keras"):
         runs.resolve_model_path(None, tmp_path)
     run.model_path.write_bytes(b"x")
@@ -101,7 +102,7 @@ def test_resolve_model_path(tmp_path):
 
 
 def test_stop_request_and_delete(tmp_path):
-    run = runs.create_run("fast-cnn", {}, models_dir=tmp_path, run_id="r")
+    run = runs.create_run("fast-cnn", models_dir=tmp_path, run_id="r")
     assert not runs.stop_requested(run.path)
     runs.request_stop(run.path)
     assert runs.stop_requested(run.path)
@@ -110,13 +111,13 @@ def test_stop_request_and_delete(tmp_path):
     runs.update_meta(run, status="completed")
     runs.delete_run("r", tmp_path)
     assert not run.path.exists()
-    runs.create_run("fast-cnn", {"status": "completed"}, models_dir=tmp_path, run_id="default")
+    runs.create_run("fast-cnn", models_dir=tmp_path, run_id="default", status="completed")
     with pytest.raises(InputError, match="cannot be deleted"):
         runs.delete_run("default", tmp_path)
 
 
 def test_stale_temporary_files_are_removed_and_fresh_ones_kept(tmp_path, monkeypatch):
-    run = runs.create_run("fast-cnn", {"status": "completed"}, models_dir=tmp_path, run_id="r")
+    run = runs.create_run("fast-cnn", models_dir=tmp_path, run_id="r", status="completed")
     stale = [run.path / ".model.keras.abc123.tmp.keras", run.path / ".progress.json.def456.tmp"]
     fresh = run.path / ".model.keras.ghi789.tmp.keras"  # a save in progress right now
     kept = [fresh, run.path / "model.keras", run.path / ".hidden-but-not-ours"]
@@ -132,3 +133,39 @@ def test_stale_temporary_files_are_removed_and_fresh_ones_kept(tmp_path, monkeyp
     assert sorted(runs.remove_stale_temp_files(tmp_path)) == sorted(stale)
     assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
     assert runs.remove_stale_temp_files(tmp_path / "missing") == []
+
+
+def test_the_shipped_run_json_loads_as_typed_metadata():
+    """The shipped default was written before run.json was typed (a top-level "seed" too)."""
+    run = runs.read_run(Path(__file__).resolve().parent.parent / "models" / "default")
+    assert run.error is None and run.status == "completed"
+    assert run.meta.params == runs.RunParams(
+        epochs=12, batch_size=128, learning_rate=0.003, seed=42, val_fraction=0.05
+    )
+    assert run.meta.data.test_examples == 10000 and run.meta.test_accuracy == 0.996
+    assert run.meta.created_at is None and run.label() == "default (shipped) · best-cnn · 99.60%"
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"started_at": 123}, "started_at must be text, got 123"),
+        ({"params": "x"}, "params must be an object"),
+        ({"params": {"epochs": "ten"}}, "params.epochs must be a whole number"),
+        ({"params": {"epochs": 1}}, "params.batch_size is missing"),
+        ({"test_accuracy": "high"}, "test_accuracy must be a number"),
+        ({"pid": True}, "pid must be a whole number"),
+        ({"status": "done"}, "status 'done' is not one of"),
+        ({"data": {"source": "x"}}, "data.sha256 is missing"),
+        ({"preset": None}, "preset must be text"),
+    ],
+)
+def test_a_badly_typed_run_json_reads_as_invalid_with_the_reason(tmp_path, change, reason):
+    run = runs.create_run("fast-cnn", models_dir=tmp_path, run_id="r", status="completed")
+    raw = {**json.loads((run.path / "run.json").read_text()), **change}
+    (run.path / "run.json").write_text(json.dumps(raw))
+    (listed,) = runs.list_runs(tmp_path)  # listing still works
+    assert listed.status == "invalid" and reason in listed.error
+    assert listed.label() == "r · ? · unreadable"
+    with pytest.raises(ValueError, match="must be|missing|not one of"):
+        runs.update_meta(run, **change)  # and nothing writes such a file

@@ -13,33 +13,38 @@ import time
 import zipfile
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
-from mnist_core import inference, presets, runs, training
+from mnist_core import evaluation, inference, presets, runs, training
 from mnist_core.errors import InputError, ModelError
-from mnist_core.training import TrainConfig, TrainingListener, train
+from mnist_core.training import TrainConfig, prepare_run, train, train_run
 
 SMALL = dict(train_limit=600, test_limit=300)
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class Recorder(TrainingListener):
-    def __init__(self, stop_after_batches: int | None = None):
-        self.batches, self.epochs, self.started, self.ended = [], [], None, None
-        self.stop_after = stop_after_batches
+class Recorder(keras.callbacks.Callback):
+    """A caller's own Keras callback beside the project's: records what a watcher can read
+    (progress.json after every batch, the history rows) and can ask to stop."""
 
-    def on_start(self, run):
-        self.started = run
+    def __init__(self, run_dir: Path | None = None, stop_after_batches: int | None = None):
+        super().__init__()
+        self.run_dir, self.stop_after = run_dir, stop_after_batches
+        self.batches, self.epochs, self.began, self.ended = [], [], False, False
 
-    def on_batch(self, progress):
-        self.batches.append(progress)
+    def on_train_begin(self, logs=None):
+        self.began = True
 
-    def on_epoch(self, row):
-        self.epochs.append(row)
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches.append(dict(logs or {}))
 
-    def on_end(self, run):
-        self.ended = run
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append({"epoch": epoch + 1, **(logs or {})})
+
+    def on_train_end(self, logs=None):
+        self.ended = True
 
     def should_stop(self) -> bool:
         return self.stop_after is not None and len(self.batches) >= self.stop_after
@@ -67,29 +72,36 @@ def tiny_cnn_preset(monkeypatch):
 
 def test_run_end_to_end_writes_a_complete_run_directory(tmp_path, mnist):
     recorder = Recorder()
-    run = train(
-        TrainConfig("seed-mlp-dropout", epochs=2, val_fraction=0.1, seed=3, **SMALL),
-        listeners=[recorder],
-        models_dir=tmp_path,
-        data=mnist,
+    run = prepare_run(
+        TrainConfig("seed-mlp-dropout", epochs=2, val_fraction=0.1, seed=3, **SMALL), tmp_path
     )
+    assert run.status == "queued" and run.meta.params.epochs == 2  # nothing trained yet
+    assert runs.read_run(run.path).meta.params.batch_size == 32  # the preset's, resolved
+    run = train_run(run.path, callbacks=[recorder], data=mnist)
     meta = json.loads((run.path / "run.json").read_text())
     assert meta["status"] == "completed" and run.status == "completed"
-    assert meta["preset"] == "seed-mlp-dropout" and meta["seed"] == 3
+    assert meta["preset"] == "seed-mlp-dropout" and meta["params"]["seed"] == 3
     assert meta["params"]["epochs"] == 2 and meta["params"]["batch_size"] == 32
     assert 0.0 <= meta["test_accuracy"] <= 1.0 and meta["train_seconds"] > 0
     assert meta["data"]["sha256"]["x_train"].startswith("ba891046")
     assert meta["data"]["train_examples"] == 540 and meta["data"]["test_examples"] == 300
     assert meta["environment"]["tensorflow"] and meta["environment"]["keras"].startswith("3.")
-    assert meta["started_at"] <= meta["ended_at"]
-    # 540 images in batches of 32 -> 17 batches per epoch, each reported once.
-    assert len(recorder.batches) == 34
-    assert recorder.batches[-1]["fraction"] == 1.0 and recorder.batches[-1]["eta_s"] == 0
-    assert [row["epoch"] for row in recorder.epochs] == [1, 2]
-    assert recorder.started is recorder.ended is run
+    assert meta["created_at"] <= meta["started_at"] <= meta["ended_at"]
+    # 540 images in batches of 32 -> 17 batches per epoch; the caller's callback sees each.
+    assert len(recorder.batches) == 34 and recorder.began and recorder.ended
+    progress = runs.read_progress(run.path)
+    assert progress["fraction"] == 1.0 and progress["eta_s"] == 0
+    assert progress["status"] == "completed" and progress["batches"] == 17
     history = runs.read_history(run.path)
     assert [row["epoch"] for row in history] == [1, 2]
+    # Validation runs inside fit: the history holds what Keras reported to every callback.
     assert history[1]["val_accuracy"] == pytest.approx(recorder.epochs[1]["val_accuracy"])
+    assert history[1]["val_loss"] == pytest.approx(recorder.epochs[1]["val_loss"])
+    # The test score is the project's one recipe, on the saved model.
+    predictor = inference.Predictor(inference.load_model(run.model_path), engine="tensorflow")
+    again = evaluation.score(predictor, mnist.x_test[:300], mnist.y_test[:300])
+    assert meta["test_accuracy"] == pytest.approx(again.accuracy)
+    assert meta["test_loss"] == pytest.approx(again.loss, rel=1e-5)
     assert run.has_model and not (run.path / "STOP").exists()
     assert [p.name for p in run.path.iterdir() if p.name.startswith(".")] == []  # no temporaries
 
@@ -98,35 +110,48 @@ def test_stop_request_ends_after_the_current_batch_and_keeps_a_model(tmp_path, m
     recorder = Recorder(stop_after_batches=3)
     run = train(
         TrainConfig("seed-mlp-dropout", epochs=3, **SMALL),
-        listeners=[recorder],
+        callbacks=[recorder],
         stop=recorder.should_stop,
         models_dir=tmp_path,
         data=mnist,
     )
-    assert run.meta["status"] == "stopped"
+    assert run.meta.status == "stopped"
     assert len(recorder.batches) == 3  # not one batch more
-    assert run.meta["epochs_completed"] == 0 and runs.read_history(run.path) == []
-    assert run.has_model and 0.0 <= run.meta["test_accuracy"] <= 1.0
+    assert run.meta.epochs_completed == 0 and runs.read_history(run.path) == []
+    assert run.has_model and 0.0 <= run.meta.test_accuracy <= 1.0
 
 
 def test_stop_file_keeps_the_best_epoch(tmp_path, mnist):
     class StopFileInSecondEpoch(Recorder):
-        def on_batch(self, progress):
-            super().on_batch(progress)
-            if progress["epoch"] == 2 and progress["batch"] == 2:
-                runs.request_stop(self.started.path)
+        def on_train_batch_end(self, batch, logs=None):
+            super().on_train_batch_end(batch, logs)
+            if len(self.epochs) == 1 and batch + 1 == 2:  # batch 2 of epoch 2
+                runs.request_stop(self.run_dir)
 
-    recorder = StopFileInSecondEpoch()
-    run = train(
-        TrainConfig("seed-mlp-dropout", epochs=3, **SMALL),
-        listeners=[recorder],
-        models_dir=tmp_path,
-        data=mnist,
-    )
-    assert run.meta["status"] == "stopped"
-    assert run.meta["epochs_completed"] == 1 and run.meta["best_epoch"] == 1
-    assert recorder.batches[-1]["epoch"] == 2 and recorder.batches[-1]["batch"] == 2
+    run = prepare_run(TrainConfig("seed-mlp-dropout", epochs=3, **SMALL), tmp_path)
+    recorder = StopFileInSecondEpoch(run.path)
+    run = train_run(run.path, callbacks=[recorder], data=mnist)
+    assert run.meta.status == "stopped"
+    assert run.meta.epochs_completed == 1 and run.meta.best_epoch == 1
+    progress = runs.read_progress(run.path)
+    assert (progress["epoch"], progress["batch"]) == (2, 2) and len(recorder.batches) == 17 + 2
+    assert [row["epoch"] for row in runs.read_history(run.path)] == [1]  # no row for the cut epoch
     assert not (run.path / "STOP").exists()
+
+
+def test_a_stop_before_training_began_cancels_and_trains_nothing(tmp_path, mnist):
+    run = prepare_run(TrainConfig("seed-mlp-dropout", **SMALL), tmp_path)
+    runs.request_stop(run.path)  # the Stop button while the worker was still loading
+    recorder = Recorder()
+    run = train_run(run.path, callbacks=[recorder], data=mnist)
+    assert run.status == "cancelled" and not recorder.began and not run.has_model
+    assert not (run.path / "STOP").exists()
+
+
+def test_only_a_queued_run_can_be_trained(tmp_path, mnist):
+    run = train(TrainConfig("seed-mlp-dropout", epochs=1, **SMALL), models_dir=tmp_path, data=mnist)
+    with pytest.raises(InputError, match="is completed: only a queued run can be trained"):
+        train_run(run.path, data=mnist)
 
 
 def test_same_seed_same_result_with_augmentation_and_schedule(tmp_path, mnist, tiny_cnn_preset):
@@ -175,7 +200,7 @@ def test_a_failure_is_recorded_and_raised(tmp_path, mnist, monkeypatch):
     with pytest.raises(RuntimeError, match="out of memory"):
         train(TrainConfig("broken", **SMALL), models_dir=tmp_path, data=mnist)
     (run,) = runs.list_runs(tmp_path)
-    assert run.status == "failed" and "out of memory" in run.meta["error"]
+    assert run.status == "failed" and "out of memory" in run.meta.error
     assert not run.has_model
 
 
@@ -193,13 +218,6 @@ def test_augmentation_is_seeded_and_keeps_the_digit_in_frame(mnist):
     # Shifts of at most 2.5 px and zoom of at most 10% keep nearly all the ink.
     ink_before, ink_after = images.numpy().sum(axis=(1, 2, 3)), a.sum(axis=(1, 2, 3))
     assert np.all(ink_after > 0.7 * ink_before) and np.all(ink_after < 1.35 * ink_before)
-
-
-def test_loss_and_accuracy_match_a_hand_computation():
-    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
-    loss, acc = training.loss_and_accuracy(probs, np.array([0, 1]))
-    assert acc == 0.5
-    assert loss == pytest.approx(-(np.log(0.7) + np.log(0.1)) / 2)
 
 
 # --------------------------------------------------------------------------- faults
@@ -235,7 +253,7 @@ def test_a_failed_save_fails_the_run_in_one_line_and_keeps_the_last_model(
             data=mnist,
         )
     (run,) = runs.list_runs(tmp_path)
-    assert run.status == "failed" and run.meta["error"] == message
+    assert run.status == "failed" and run.meta.error == message
     assert len(runs.read_history(run.path)) == min(failing_save - 1, 2)
     assert zipfile.ZipFile(run.model_path).testzip() is None
     inference.load_model(run.model_path)  # the previous save, whole
@@ -288,8 +306,8 @@ def test_kill_9_mid_epoch_leaves_an_interrupted_run_whose_checkpoint_loads(tmp_p
             worker.kill()
             worker.wait(30)
     run = runs.read_run(run_dir)
-    assert run.meta["status"] == "running" and run.status == "interrupted"
-    assert run.meta.get("test_accuracy") is None and "ended_at" not in run.meta
+    assert run.meta.status == "running" and run.status == "interrupted"
+    assert run.meta.test_accuracy is None and run.meta.ended_at is None
     assert zipfile.ZipFile(run.model_path).testzip() is None  # a complete zip
     assert inference.load_model(run.model_path).output_shape == (None, 10)
     assert [p.name for p in run_dir.iterdir() if p.name.startswith(".")] == []  # no temporaries

@@ -7,7 +7,6 @@ TensorFlow); the others never train.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -86,8 +85,8 @@ def test_quick_run_trains_and_links_to_evaluate(scratch_models):
     assert seen_running
     run = runs.get_run(run_id, scratch_models)
     assert run.status == "completed" and run.has_model
-    assert run.meta["params"]["train_limit"] == 500 and run.meta["params"]["epochs"] == 1
-    assert run.meta["data"]["test_examples"] == 2000
+    assert run.meta.params.train_limit == 500 and run.meta.params.epochs == 1
+    assert run.meta.data.test_examples == 2000
     labels = {m.label: m.value for m in at.metric}
     assert labels["Test accuracy"] == f"{run.test_accuracy:.2%}"
     assert f"/evaluate?run={run_id}" in _texts(at)
@@ -127,19 +126,11 @@ def test_a_run_whose_worker_died_is_reported_interrupted(scratch_models):
 
 
 def test_a_training_started_elsewhere_is_shown_to_everyone(scratch_models):
-    run_dir = scratch_models / "20250101-000000-fast-cnn-cli0"
-    run_dir.mkdir()
-    (run_dir / "run.json").write_text(
-        json.dumps(
-            {  # this test's own process: alive
-                "run_id": run_dir.name,
-                "preset": "fast-cnn",
-                "status": "running",
-                "pid": os.getpid(),
-                "params": {"val_fraction": 0.0},
-            }
-        )
+    params = runs.RunParams(epochs=2, batch_size=256, learning_rate=0.01, seed=1, val_fraction=0.0)
+    run = runs.create_run(  # this test's own process: alive
+        "fast-cnn", params, scratch_models, "20250101-000000-fast-cnn-cli0", status="running"
     )
+    run_dir = run.path
     runs.write_progress(
         run_dir,
         {
@@ -162,7 +153,7 @@ def test_a_training_started_elsewhere_is_shown_to_everyone(scratch_models):
         at.get("progress")[0].proto.text == "Epoch 1 of 2 · batch 30 of 200 · about 2 min 30 s left"
     )
     assert "train_stop" not in [b.key for b in at.button]
-    (run_dir / "run.json").write_text(json.dumps({"run_id": run_dir.name, "status": "completed"}))
+    runs.update_meta(run, status="completed")
 
 
 @pytest.mark.parametrize(
@@ -189,10 +180,14 @@ def test_a_second_request_waits_its_turn_and_can_be_cancelled(scratch_models, tm
 
     queue = shared._training_queue(str(scratch_models))  # the very queue the page uses
     stand_in = tmp_path / "worker"  # a worker that only sleeps: this test is about the queue
-    stand_in.write_text(f"#!{sys.executable}\nimport time; time.sleep(60)\n")
+    stand_in.write_text(  # honours the STOP file, as a real worker does before training
+        f"#!{sys.executable}\nimport os, sys, time\n"
+        "stop = os.path.join(sys.argv[sys.argv.index('--run-dir') + 1], 'STOP')\n"
+        "while not os.path.exists(stop): time.sleep(0.05)\n"
+    )
     stand_in.chmod(0o755)
     queue.python = str(stand_in)
-    other = queue.submit(TrainConfig("best-cnn"), owner="someone else")
+    other = queue.submit(TrainConfig("best-cnn"))  # someone else's request
     try:
         at = _page().run()
         assert f"run `{other.run_id}` · started by another visitor" in _texts(at)

@@ -1,0 +1,12 @@
+"""Plain Keras callbacks, one job each, in the style of `keras/src/callbacks/`.
+
+`training.train` passes the first three to `model.fit`; the command line adds the fourth;
+callers (tests, benchmarks) add their own `keras.callbacks.Callback`s beside them.
+"""
+
+from .atomic_checkpoint import AtomicBestCheckpoint
+from .progress_file import ProgressFile
+from .stop_request import StopOnRequest
+from .terminal_progress import TerminalProgress
+
+__all__ = ["AtomicBestCheckpoint", "ProgressFile", "StopOnRequest", "TerminalProgress"]

@@ -1,0 +1,98 @@
+"""Keep a run directory's progress.json and history.csv current while a model trains."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import keras
+
+from .. import runs
+
+PROGRESS_INTERVAL_S = 0.5  # progress.json is rewritten at most this often (and at each epoch end)
+
+
+class ProgressFile(keras.callbacks.Callback):
+    """What a watcher (the Train page, another process) reads about a running training.
+
+    progress.json, per batch (throttled): epoch and epochs, batch and batches, fraction of
+    all batches done, the running loss and accuracy, the last epoch's validation figures,
+    elapsed seconds and an estimate of the seconds left (None until a second batch has
+    timed the pace: the first includes tracing).
+    history.csv, per finished epoch: the row `runs.HISTORY_COLUMNS` names, `fit`'s
+    validation figures included. An epoch cut short by a stop request gets no row.
+    """
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.rows: list[dict] = []
+        self.latest: dict = {}  # the last progress written or not
+        self.done = self.epoch = self.in_epoch = 0
+        self.start = self.epoch_start = self.first_batch_end = self.last_write = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.in_epoch, self.epoch_start = epoch, 0, time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        self.done += 1
+        self.in_epoch += 1
+        now = time.monotonic()
+        if self.done == 1:
+            self.first_batch_end = now
+        total = self.params["steps"] * self.params["epochs"]
+        pace = (now - self.first_batch_end) / max(1, self.done - 1)
+        last = self.rows[-1] if self.rows else {}
+        progress = {
+            "epoch": self.epoch + 1,
+            "epochs": self.params["epochs"],
+            "batch": batch + 1,
+            "batches": self.params["steps"],
+            "fraction": self.done / total,
+            "loss": _number(logs.get("loss")),
+            "accuracy": _number(logs.get("accuracy")),
+            "val_loss": last.get("val_loss"),
+            "val_accuracy": last.get("val_accuracy"),
+            "elapsed_s": now - self.start,
+            "eta_s": pace * (total - self.done) if self.done > 1 else None,
+            "status": "running",
+            "updated_at": runs.now_iso(),
+        }
+        self.latest = progress
+        if now - self.last_write >= PROGRESS_INTERVAL_S or self.done == total:
+            self.last_write = now
+            runs.write_progress(self.run_dir, progress)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.in_epoch < self.params["steps"]:
+            return  # cut short by a stop request
+        logs = logs or {}
+        now = time.monotonic()
+        self.rows.append(
+            {
+                "epoch": epoch + 1,
+                "loss": _number(logs.get("loss")),
+                "accuracy": _number(logs.get("accuracy")),
+                "val_loss": _number(logs.get("val_loss")),
+                "val_accuracy": _number(logs.get("val_accuracy")),
+                "learning_rate": self._learning_rate(),
+                "elapsed_s": now - self.start,
+                "epoch_s": now - self.epoch_start,
+            }
+        )
+        runs.write_history(self.run_dir, self.rows)
+
+    def _learning_rate(self) -> float:
+        try:
+            return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        except (TypeError, ValueError, AttributeError):
+            return math.nan
+
+
+def _number(value) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,117 @@
+"""Views of one training run on the Train page: its progress while it trains, and how it
+ended. Each takes what `TrainingQueue.overview` read (a `runs.Watch`, a `jobs.Request`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from mnist_core import figures, runs
+from pages import shared
+
+# How each ending is shown: the kind of box and its icon.
+ENDINGS = {
+    "completed": (st.success, ":material/check_circle:"),
+    "stopped": (st.info, ":material/stop_circle:"),
+    "cancelled": (st.info, ":material/stop_circle:"),
+    "interrupted": (st.warning, ":material/warning:"),
+    "failed": (st.error, ":material/warning:"),
+}
+
+
+def live_view(watch: runs.Watch) -> None:
+    """Progress bar, numbers and learning curves of a training under way."""
+    progress, meta = watch.progress, watch.run.meta
+    if not progress:
+        st.progress(0, text="Starting: loading TensorFlow and the images (about ten seconds)…")
+        return
+    epoch, epochs = progress["epoch"], progress["epochs"]
+    batch, batches = progress["batch"], max(1, progress["batches"])
+    if meta.status != "running" or progress["fraction"] >= 1:
+        text = "Finishing: scoring the model on the test images…"
+    else:
+        eta = progress.get("eta_s")
+        left = (
+            f"about {shared.duration(eta)} left"
+            if eta is not None
+            else "working out the time left…"
+        )
+        text = f"Epoch {epoch} of {epochs} · batch {batch:,} of {batches:,} · {left}"
+    st.progress(min(1.0, max(0.0, progress["fraction"])), text=text)
+    loss, acc, val = progress.get("loss"), progress.get("accuracy"), progress.get("val_accuracy")
+    cols = st.columns(4)
+    cols[0].metric("Training loss", f"{loss:.4f}" if loss is not None else "-")
+    cols[1].metric("Training accuracy", f"{acc:.2%}" if acc is not None else "-")
+    cols[2].metric(
+        "Validation accuracy",
+        f"{val:.2%}" if val is not None else "–" if watch.held_back else "none",
+        help="Accuracy on the held-back images, measured at the end of each epoch "
+        "(none when no images are held back).",
+    )
+    cols[3].metric("Time so far", shared.duration(progress.get("elapsed_s")))
+    live = (
+        {"epoch": epoch - 1 + batch / batches, "loss": loss, "accuracy": acc}
+        if loss is not None
+        else None
+    )
+    fig = figures.learning_curves(watch.history, live=live)
+    # The whole run's width from the start, so the curves grow into the chart.
+    fig.update_xaxes(range=[0, epochs + 0.05], dtick=max(1, -(-epochs // 10)))
+    st.plotly_chart(fig, key="train_live_curves")
+
+
+def ending(request) -> None:
+    """How this visitor's training ended, with its numbers and a link to Evaluate."""
+    run = request.watch.run if request.watch else None
+    meta, status = run.meta if run else None, request.status
+    epochs = meta.epochs_completed if meta else None
+    saved = run is not None and run.has_model
+    message = {
+        "completed": "Your training is complete.",
+        "stopped": f"Your training was stopped after {epochs} complete epoch(s); the best "
+        "weights seen so far were kept."
+        if epochs
+        else "Your training was stopped during its first epoch; the model was kept as it was "
+        "at that moment.",
+        "cancelled": "Your request was taken off the queue before it started.",
+        "interrupted": "The training process ended unexpectedly (for example, the server "
+        "restarted). "
+        + (
+            "The weights of the best finished epoch were saved."
+            if saved
+            else "No epoch had finished, so there is no model."
+        ),
+        "failed": f"Training failed: {request.error or 'no reason was recorded'}",
+    }[status]
+    show, icon = ENDINGS[status]
+    show(message, icon=icon)
+    if run is None or status == "cancelled":
+        return
+    tested = meta.data.test_examples if meta.data else None
+    cols = st.columns(3)
+    cols[0].metric(
+        "Test accuracy",
+        f"{run.test_accuracy:.2%}" if run.test_accuracy is not None else "-",
+        help=f"Share of {tested:,} test images read correctly." if tested else None,
+    )
+    cols[1].metric("Training time", shared.duration(meta.train_seconds))
+    cols[2].metric("Epochs", meta.epochs_completed if meta.epochs_completed is not None else "-")
+    if tested and tested < 10000:
+        st.caption(
+            f"A quick run is scored on the first {tested:,} test images; the Evaluate page "
+            "scores every model on all 10,000."
+        )
+    if request.watch.history:
+        st.plotly_chart(figures.learning_curves(request.watch.history), key="train_result_curves")
+    if run.has_model:
+        try:
+            st.page_link(
+                Path(__file__).with_name("evaluate.py"),
+                label="Evaluate this model",
+                icon=":material/analytics:",
+                query_params={"run": run.id},
+            )
+        except StreamlitAPIException:  # the page run on its own (tests): a plain link
+            st.markdown(f"[📊 Evaluate this model](/evaluate?run={run.id})")
