@@ -29,8 +29,12 @@ class _Parser(argparse.ArgumentParser):
 class ProgressBar:
     """A one-line terminal progress bar on stderr: `[#####-----] 52% 3.1 s left`."""
 
-    def __init__(self, stream=sys.stderr, width: int = 30):
-        self.stream, self.width, self.last = stream, width, 0.0
+    def __init__(self, stream=None, width: int = 30):
+        self._stream, self.width, self.last = stream, width, 0.0
+
+    @property
+    def stream(self):  # sys.stderr as it is when drawing (see mnist_core/quiet.py)
+        return self._stream or sys.stderr
 
     def show(self, fraction: float, text: str = "", force: bool = False) -> None:
         now = time.monotonic()
@@ -70,7 +74,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     data = load_mnist(progress=_download_progress(bar), log=_log)
     print(
         f"MNIST ready: {len(data.x_train)} training and {len(data.x_test)} test images "
-        f"from {data.source}"
+        f"from {data.source}",
+        file=args.results,
     )
     return 0
 
@@ -116,7 +121,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         data=data,
         log=_log,
     )
-    print(run.path)
+    print(run.path, file=args.results)
     return 0
 
 
@@ -135,20 +140,25 @@ def cmd_list(args: argparse.Namespace) -> int:
                         "started_at": run.meta.started_at,
                         "error": run.error,
                     }
-                )
+                ),
+                file=args.results,
             )
         return 0
     if not all_runs:
-        print("No runs yet. Train one with: python -m mnist_core train --preset fast-cnn")
+        print(
+            "No runs yet. Train one with: python -m mnist_core train --preset fast-cnn",
+            file=args.results,
+        )
         return 0
-    print(f"{'RUN':42} {'PRESET':22} {'STATUS':12} {'TEST ACC':>8} {'SECONDS':>8}")
+    print(f"{'RUN':42} {'PRESET':22} {'STATUS':12} {'TEST ACC':>8} {'SECONDS':>8}", file=args.results)
     for run in all_runs:
         acc = run.test_accuracy
         secs = run.meta.train_seconds
         print(
             f"{run.id:42} {run.preset:22} {run.status:12} "
             f"{f'{acc:.2%}' if acc is not None else '-':>8} "
-            f"{f'{secs:.1f}' if secs is not None else '-':>8}"
+            f"{f'{secs:.1f}' if secs is not None else '-':>8}",
+            file=args.results,
         )
     return 0
 
@@ -166,15 +176,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     if args.json:
         print(
-            json.dumps({"model": str(model_path), "seconds": round(seconds, 3), **result.to_dict()})
+            json.dumps(
+                {"model": str(model_path), "seconds": round(seconds, 3), **result.to_dict()}
+            ),
+            file=args.results,
         )
         return 0
-    print(f"Model: {model_path}")
+    print(f"Model: {model_path}", file=args.results)
     print(
         f"Accuracy {result.accuracy:.4%}, macro F1 {result.macro_f1:.4f} "
-        f"on {result.n} test images ({seconds:.2f} s)"
+        f"on {result.n} test images ({seconds:.2f} s)",
+        file=args.results,
     )
-    print(result.per_class_table().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(
+        result.per_class_table().to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+        file=args.results,
+    )
     return 0
 
 
@@ -193,7 +210,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             _log(f"{name}: {exc}")
             if args.json:
                 print(
-                    json.dumps({"file": name, "digit": None, "confidence": None, "error": str(exc)})
+                    json.dumps(
+                        {"file": name, "digit": None, "confidence": None, "error": str(exc)}
+                    ),
+                    file=args.results,
                 )
             continue
         if args.json:
@@ -208,12 +228,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
                         if probs is None
                         else [round(float(p), 6) for p in probs],
                     }
-                )
+                ),
+                file=args.results,
             )
         elif prediction.digit is None:
-            print(f"{name}: no digit found")
+            print(f"{name}: no digit found", file=args.results)
         else:
-            print(f"{name}: {prediction.digit} ({prediction.confidence:.1%})")
+            print(f"{name}: {prediction.digit} ({prediction.confidence:.1%})", file=args.results)
     return 1 if failures else 0
 
 
@@ -221,7 +242,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_run
 
     out = export_run(args.run, Path(args.out) if args.out else None, log=_log)
-    print(out)
+    print(out, file=args.results)
     return 0
 
 
@@ -275,31 +296,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quietly(args: argparse.Namespace):
-    """The context a command runs in: TensorFlow's native start-up chatter caught and dropped,
-    and with --json nothing but JSON lines on stdout (see mnist_core/quiet.py).
-
-    `fetch` and `train` run as they are: their download bar (`ProgressBar()`) holds the
-    `sys.stderr` of import time, which writes to descriptor 2 and would be caught too."""
-    import contextlib
-
-    from . import quiet
-
-    if args.command in ("fetch", "train"):
-        return contextlib.nullcontext()
-    return quiet.quiet_command(json_only=getattr(args, "json", False))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault(
-        "TF_CPP_MIN_LOG_LEVEL", "3"
-    )  # keep TensorFlow's C++ chatter off the terminal
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log lines off
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed in one line
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    from .quiet import quiet_command
+
     try:
-        with _quietly(args):
+        # TensorFlow's native start-up chatter hidden; results (args.results) alone on stdout.
+        with quiet_command() as args.results:
             return args.func(args)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -19,18 +19,16 @@ On the way out everything is put back. The caught text is thrown away when the b
 normally or with an expected fault (a StudioError), and written to the real stderr when it
 ends with any other exception (a bug), ahead of the traceback, so a bug hides nothing.
 
-`json_only_stdout()` is the other half, for `--json`: of what is written to `sys.stdout`,
-each line that is a JSON object or array goes to stdout and anything else (Keras'
-"Downloading data from ...", a stray progress bar) to stderr, so `... --json | jq` holds
-even when a library prints.
+`results_stream()` is the other half: a command writes its results to the stream it yields
+(stdout), and anything a library prints on `sys.stdout` meanwhile goes to stderr, so that
+`... --json | jq` holds even when Keras announces a download.
 
 Limits, by design:
   * Both are process-wide (descriptors and `sys.stdout` are global): they are for the CLI,
     one command per process, not for the threads of the Streamlit server.
   * A stream object made earlier that writes to descriptor 2 itself (a `stream=sys.stderr`
-    default argument, a logging handler made at start-up) is caught along with the chatter.
-    This is why the CLI runs `fetch` and `train`, whose progress bars hold such a stream,
-    without it.
+    default argument, a logging handler made at start-up) is caught along with the chatter:
+    look `sys.stderr` up when writing, as the CLI's progress bars do.
   * A native crash (abort, segfault) ends the process before any replay. Set
     MNIST_STUDIO_NATIVE_LOGS=1 to let native output through when chasing one.
   * Where descriptor 1 or 2 is not open, `native_output_hidden()` does nothing.
@@ -40,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import sys
 import tempfile
@@ -135,93 +132,18 @@ def native_output_hidden() -> Iterator[None]:
                         stderr.write(text)
 
 
-def _may_be_json(start: str) -> bool:
-    """Whether a line beginning with `start` may be a JSON object or array as json.dumps
-    writes it (a progress bar's "\\r[####" or "[###" may not)."""
-    if start[:1] == "{":
-        return True
-    return start[:1] == "[" and (len(start) == 1 or start[1] in ' "{[]-0123456789tfn\n')
-
-
-class _JsonLines(io.TextIOBase):
-    """A text stream sending each line that is a JSON object or array to `json_out`, and
-    everything else to `other` (at once, as soon as a line cannot be JSON)."""
-
-    def __init__(self, json_out: TextIO, other: TextIO):
-        super().__init__()
-        self._json_out, self._other = json_out, other
-        self._pending = ""  # the start of a line that may still turn out to be JSON
-        self._to_other = False  # the current line is known not to be JSON
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self._json_out, "encoding", None) or "utf-8"
-
-    def writable(self) -> bool:
-        return True
-
-    def isatty(self) -> bool:
-        return False
-
-    def write(self, text: str) -> int:
-        if self.closed:
-            raise ValueError("I/O operation on closed file.")
-        rest = text
-        while rest:
-            end = rest.find("\n") + 1 or len(rest)
-            chunk, rest = rest[:end], rest[end:]
-            if self._to_other:
-                self._other.write(chunk)
-            else:
-                self._pending += chunk
-                if not _may_be_json(self._pending):
-                    self._other.write(self._pending)
-                    self._pending, self._to_other = "", True
-                elif chunk.endswith("\n"):
-                    self._route_pending()
-            if chunk.endswith("\n"):
-                self._to_other = False
-        return len(text)
-
-    def _route_pending(self) -> None:
-        line, self._pending = self._pending, ""
-        try:
-            is_json = isinstance(json.loads(line), (dict, list))
-        except ValueError:
-            is_json = False
-        (self._json_out if is_json else self._other).write(line)
-
-    def flush(self) -> None:
-        _flush(self._json_out)
-        _flush(self._other)
-
-    def close(self) -> None:
-        if not self.closed:
-            if self._pending:
-                self._route_pending()
-            self.flush()
-        super().close()
+@contextlib.contextmanager
+def results_stream() -> Iterator[TextIO]:
+    """Yield the stream a command writes its results to (stdout as it was); while the block
+    runs, whatever else reaches `sys.stdout` (Keras' "Downloading data from ...", a library's
+    print) goes to stderr instead, so stdout holds results only and `... --json | jq` holds."""
+    out = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        yield out
 
 
 @contextlib.contextmanager
-def json_only_stdout() -> Iterator[None]:
-    """While the block runs, only JSON lines reach stdout; other text goes to stderr."""
-    original = sys.stdout
-    lines = _JsonLines(original, sys.stderr)
-    sys.stdout = lines
-    try:
-        yield
-    finally:
-        sys.stdout = original
-        lines.close()
-
-
-@contextlib.contextmanager
-def quiet_command(json_only: bool = False) -> Iterator[None]:
-    """How a CLI command runs: native chatter hidden and, for `--json`, only JSON on stdout."""
-    with native_output_hidden():
-        if json_only:
-            with json_only_stdout():
-                yield
-        else:
-            yield
+def quiet_command() -> Iterator[TextIO]:
+    """How a CLI command runs: native chatter hidden, stdout for results only (yielded)."""
+    with native_output_hidden(), results_stream() as out:
+        yield out

@@ -93,14 +93,15 @@ def test_everything_is_put_back_and_no_descriptor_leaks():
         fds = lambda: sorted(os.listdir("/proc/self/fd"))
         before = (sys.stdout, sys.stderr, os.fstat(1).st_ino, os.fstat(2).st_ino, fds())
         for _ in range(3):
-            with quiet.quiet_command(json_only=True):
-                print('{"a": 1}')
+            with quiet.quiet_command() as out:
+                print('{"a": 1}', file=out)
+                print("chatter")
         after = (sys.stdout, sys.stderr, os.fstat(1).st_ino, os.fstat(2).st_ino, fds())
         assert before == after, (before, after)
         """
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout == '{"a": 1}\n' * 3
+    assert done.stdout == '{"a": 1}\n' * 3 and done.stderr == "chatter\n" * 3
 
 
 def test_without_descriptor_2_it_does_nothing():
@@ -126,46 +127,19 @@ def test_streams_that_are_not_descriptors_are_left_alone(monkeypatch):
     assert sys.stdout is buffer and buffer.getvalue() == "result\n"
 
 
-# --------------------------------------------------------------------------- JSON-only stdout
+# --------------------------------------------------------------------------- results on stdout
 
 
-def fake_streams(monkeypatch) -> tuple[io.StringIO, io.StringIO]:
-    """(stdout, stderr) StringIOs standing for the real streams. Set in the test itself: pytest
-    puts its own sys.stdout back between a fixture's setup and the test."""
-    out, err = io.StringIO(), io.StringIO()
+def test_only_results_reach_stdout(monkeypatch):
+    out, err = io.StringIO(), io.StringIO()  # standing for the real streams
     monkeypatch.setattr(sys, "stdout", out)
     monkeypatch.setattr(sys, "stderr", err)
-    return out, err
-
-
-def test_only_json_lines_reach_stdout(monkeypatch):
-    out, err = fake_streams(monkeypatch)
-    with quiet.json_only_stdout():
-        print("Downloading data from https://example.org/mnist.npz")
-        sys.stdout.write('{"file": "a.png", ')  # one JSON line written in pieces
-        sys.stdout.write('"digit": 4}\n[1, 2]\n')
-        print("{not json")
-        print("")
-        print(42)  # JSON, but not an object or array: a library's stray number
-        print(json.dumps({"file": "b.png", "digit": 7}))
-    assert (
-        out.getvalue() == '{"file": "a.png", "digit": 4}\n[1, 2]\n{"file": "b.png", "digit": 7}\n'
-    )
-    assert (
-        err.getvalue() == "Downloading data from https://example.org/mnist.npz\n{not json\n\n42\n"
-    )
-    assert sys.stdout is out
-
-
-def test_progress_without_a_newline_reaches_stderr_at_once(monkeypatch):
-    out, err = fake_streams(monkeypatch)
-    with quiet.json_only_stdout():
+    with quiet.results_stream() as results:
+        print("Downloading data from https://example.org/mnist.npz")  # a library's print
+        print(json.dumps({"file": "b.png", "digit": 7}), file=results)
         sys.stdout.write("\r[#####-----] 50%")
-        assert err.getvalue() == "\r[#####-----] 50%"  # not held back until a newline
-        sys.stdout.write("\r[##########] 100%\n")
-        sys.stdout.write("[#####")  # a bar without "\r" is not taken for a JSON array either
-        assert err.getvalue().endswith("[#####")
-        sys.stdout.write("-----]\n")
-        sys.stdout.write('{"done": true}')  # the last line, without its newline
-    assert err.getvalue() == "\r[#####-----] 50%\r[##########] 100%\n[#####-----]\n"
-    assert out.getvalue() == '{"done": true}'
+    assert out.getvalue() == '{"file": "b.png", "digit": 7}\n'
+    assert (
+        err.getvalue() == "Downloading data from https://example.org/mnist.npz\n\r[#####-----] 50%"
+    )
+    assert sys.stdout is out and sys.stderr is err
