@@ -150,7 +150,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             file=args.results,
         )
         return 0
-    print(f"{'RUN':42} {'PRESET':22} {'STATUS':12} {'TEST ACC':>8} {'SECONDS':>8}", file=args.results)
+    print(
+        f"{'RUN':42} {'PRESET':22} {'STATUS':12} {'TEST ACC':>8} {'SECONDS':>8}", file=args.results
+    )
     for run in all_runs:
         acc = run.test_accuracy
         secs = run.meta.train_seconds

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mnist_core import figures, runs
+from mnist_core import runs
 from mnist_core.errors import StudioError
-from pages import shared
+from pages import figures, shared
 
 METRICS = {
     "val_accuracy": "Validation accuracy",

@@ -11,11 +11,10 @@ import pandas as pd
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from mnist_core import data, figures
 from mnist_core.errors import InputError, StudioError
 from mnist_core.images import load_image, to_grayscale
 from mnist_core.preprocess import NO_DIGIT_MESSAGE
-from pages import shared
+from pages import explorer, figures, shared
 
 CANVAS_SIZE = 280  # px: ten canvas pixels per MNIST pixel
 SEEN_SCALE = 8  # the 28x28 model input shown at 224x224, pixel for pixel
@@ -102,7 +101,8 @@ def show_prediction(image, run, others: list, where: str) -> None:
         st.warning("The model is unsure about this one: no digit gets even half of its vote.")
     seen, bars = st.columns([1, 2])
     seen.image(
-        data.enlarge(prediction.input_image, SEEN_SCALE), caption="What the model sees (28 × 28)"
+        explorer.enlarge(prediction.input_image, SEEN_SCALE),
+        caption="What the model sees (28 × 28)",
     )
     bars.plotly_chart(
         figures.probability_bars(prediction.probabilities, title="How sure, per digit"),

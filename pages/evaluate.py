@@ -13,8 +13,8 @@ import math
 import numpy as np
 import streamlit as st
 
-from mnist_core import figures, runs
-from pages import shared
+from mnist_core import runs
+from pages import figures, shared
 
 PER_PAGE = 20  # gallery images per page (4 rows of 5)
 GALLERY_COLUMNS = 5  # wide enough for a one-line caption on a laptop screen

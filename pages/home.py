@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mnist_core import data, figures, runs
+from mnist_core import runs
 from mnist_core.errors import StudioError
-from pages import shared
+from pages import explorer, figures, shared
 
 SAMPLES = 40  # digits in the sample grid
 GRID_COLUMNS = 10
@@ -79,14 +79,14 @@ with choice:
     )
 shuffle.button("Shuffle", icon=":material/shuffle:", on_click=_shuffle)
 wanted = None if digit in (None, ALL) else int(digit)
-indices = data.sample_indices(
+indices = explorer.sample_indices(
     mnist.y_train, SAMPLES, seed=st.session_state.get("home_seed", 0), digit=wanted
 )
 for start in range(0, len(indices), GRID_COLUMNS):
     cells = st.columns(GRID_COLUMNS)
     for cell, index in zip(cells, indices[start : start + GRID_COLUMNS]):
         cell.image(
-            data.enlarge(mnist.x_train[index], SAMPLE_SCALE), caption=str(mnist.y_train[index])
+            explorer.enlarge(mnist.x_train[index], SAMPLE_SCALE), caption=str(mnist.y_train[index])
         )
 
 # Pictures, not Plotly charts: this page is most visitors' first, and the Plotly bundle

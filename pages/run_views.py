@@ -8,8 +8,8 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from mnist_core import figures, runs
-from pages import shared
+from mnist_core import runs
+from pages import figures, shared
 
 # How each ending is shown: the kind of box and its icon.
 ENDINGS = {

@@ -18,8 +18,8 @@ import streamlit as st
 
 from mnist_core import paths, runs
 from mnist_core.data import Mnist, load_mnist
-from mnist_core.data import mean_images as mean_images_of
 from mnist_core.errors import StudioError
+from pages.explorer import mean_images as mean_images_of
 
 _log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def warm_up() -> None:
     took 3.3 to 3.8 s in headless Chromium without this, and 2.1 to 2.4 s with it (the
     second visit about 1.8 s either way). A fault (no MNIST yet) is left to the page.
     """
-    from mnist_core import figures  # noqa: F401  (imports Plotly: about 0.3 s)
+    from pages import figures  # noqa: F401  (imports Plotly: about 0.3 s)
 
     try:
         with _outside_a_session():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from fractions import Fraction as Fr
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -251,3 +252,65 @@ def test_matches_pure_python_reference(digits):
         assert ev.macro[m] == pytest.approx(ref["macro_" + m])
         assert ev.weighted[m] == pytest.approx(ref["weighted_" + m])
     assert ev.support.tolist() == ref["support"]
+
+
+# --------------------------------------------------------------------------- against scikit-learn
+
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "default" / "model.keras"
+
+
+@pytest.fixture(scope="module")
+def shipped_test_probabilities(mnist):
+    """The shipped model's output on the 10,000 MNIST test images (one model load)."""
+    from mnist_core.data import normalise
+    from mnist_core.inference import Predictor, load_model
+
+    return Predictor(load_model(SHIPPED_MODEL)).predict_batch(normalise(mnist.x_test))
+
+
+def assert_matches_sklearn(ev, y_true, y_pred) -> None:
+    """Every number of `ev` against scikit-learn's, to 1e-12 (counts exactly)."""
+    from sklearn import metrics
+
+    labels = list(range(NUM_CLASSES))
+    assert ev.y_pred.tolist() == list(y_pred)
+    assert np.array_equal(ev.confusion, metrics.confusion_matrix(y_true, y_pred, labels=labels))
+    assert ev.accuracy == pytest.approx(metrics.accuracy_score(y_true, y_pred), abs=1e-12)
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    np.testing.assert_allclose(ev.precision, precision, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ev.recall, recall, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ev.f1, f1, rtol=0, atol=1e-12)
+    assert ev.support.tolist() == support.tolist()
+    for average, ours in (("macro", ev.macro), ("weighted", ev.weighted)):
+        # No `labels`: scikit-learn averages over the digits seen in y_true or y_pred.
+        p, r, f, _ = metrics.precision_recall_fscore_support(
+            y_true, y_pred, average=average, zero_division=0
+        )
+        assert ours == pytest.approx({"precision": p, "recall": r, "f1": f}, abs=1e-12), average
+    f1_macro = metrics.f1_score(y_true, y_pred, average="macro", zero_division=0)
+    f1_weighted = metrics.f1_score(y_true, y_pred, average="weighted", zero_division=0)
+    assert ev.macro_f1 == pytest.approx(f1_macro, abs=1e-12)
+    assert ev.weighted_f1 == pytest.approx(f1_weighted, abs=1e-12)
+
+
+def test_the_shipped_model_scores_as_sklearn_says(shipped_test_probabilities, mnist):
+    probabilities = shipped_test_probabilities
+    ev = evaluate(probabilities, mnist.y_test)
+    assert_matches_sklearn(ev, mnist.y_test, probabilities.argmax(axis=1))
+    assert ev.accuracy > 0.99  # the shipped model, really: a real spread of mistakes
+    assert np.count_nonzero(ev.confusion - np.diag(np.diag(ev.confusion))) >= 10
+
+
+def test_digits_never_predicted_match_sklearn_zero_division():
+    """Digits 7, 8 and 9 are never predicted (precision 0/0); 6 is predicted but never the
+    true digit (recall 0/0); 5 appears in neither (left out of the macro average)."""
+    rng = np.random.default_rng(7)
+    y_true = rng.choice([0, 1, 2, 3, 4, 7, 8, 9], 300)
+    y_pred = np.where(rng.random(300) < 0.6, y_true, rng.choice([0, 1, 2, 3, 4, 6], 300))
+    y_pred = np.where(np.isin(y_pred, [7, 8, 9]), rng.choice([0, 6], 300), y_pred)
+    assert set(np.unique(y_pred)) == {0, 1, 2, 3, 4, 6}
+    ev = evaluate(one_hot_like(y_pred, np.full(300, 0.9)), y_true)
+    assert_matches_sklearn(ev, y_true, y_pred)
+    assert (ev.precision[[5, 7, 8, 9]] == 0).all() and ev.recall[6] == 0 and ev.f1[5] == 0

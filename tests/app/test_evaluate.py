@@ -6,7 +6,7 @@ The reference below predicts with Keras directly and counts with numpy, independ
 
 from __future__ import annotations
 
-import ast
+import json
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +21,33 @@ def _page() -> AppTest:
     return AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
 
 
-def _page_function(name: str):
-    """One function of the page, compiled on its own (importing the page would run it)."""
-    tree = ast.parse(PAGE.read_text())
-    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
-    namespace: dict = {}
-    exec(compile(ast.Module([node], []), str(PAGE), "exec"), namespace)
-    return namespace[name]
+def _click_matrix(at: AppTest, *points: dict) -> AppTest:
+    """Send the confusion matrix the selection a browser sends when `points` are clicked
+    (none: the selection cleared), then rerun, as Streamlit does after a chart selection.
+
+    AppTest has no method for chart selections, so the chart's widget state is added to the
+    others by hand (the JSON a browser sends), and the run goes through AppTest._run.
+    """
+    [chart] = [c for c in at.get("plotly_chart") if c.proto.id and "confusion" in c.proto.id]
+    states = chart.root.get_widget_states()
+    state = states.widgets.add()
+    state.id = chart.proto.id
+    state.string_value = json.dumps(
+        {
+            "selection": {
+                "points": list(points),
+                "point_indices": [p["point_index"] for p in points if "point_index" in p],
+                "box": [],
+                "lasso": [],
+            }
+        }
+    )
+    return at._run(states)
+
+
+def _shown_cell(at: AppTest) -> str:
+    [heading] = [s for s in _subheaders(at) if " images: true " in s]
+    return heading
 
 
 @pytest.fixture(scope="module")
@@ -95,20 +115,37 @@ def test_the_gallery_pages_through_a_big_cell(models_env, reference):
     assert any(f"Images 21–40 of {count:,}" in c.value for c in at.caption)
 
 
-def test_selection_parsing_reads_the_clicked_point():
-    parse = _page_function("cell_from_selection")
-    point = {
-        "curve_number": 0,
-        "point_number": 37,
-        "point_index": 37,
-        "x": 7,
-        "y": 3,
-        "customdata": [3, 7, 12],
-    }
-    assert parse({"points": [point], "point_indices": [37], "box": [], "lasso": []}) == (3, 7)
-    assert parse({"points": [{"point_index": 85}]}) == (8, 5)  # no customdata: from the index
-    assert parse({"points": [], "point_indices": []}) is None
-    assert parse(None) is None
+def test_clicking_a_cell_of_the_matrix_shows_its_images(models_env, reference):
+    confusion = reference["confusion"]
+    off = confusion.copy()
+    np.fill_diagonal(off, -1)
+    worst = tuple(int(i) for i in np.unravel_index(off.argmax(), off.shape))  # shown first
+    off[worst] = -1
+    second = tuple(int(i) for i in np.unravel_index(off.argmax(), off.shape))
+    by_index = next(c for c in [(8, 5), (4, 9), (9, 4)] if c not in (worst, second))
+
+    def heading(cell):
+        return f"{confusion[cell]:,} images: true {cell[0]}, predicted {cell[1]}"
+
+    at = _page().run()
+    assert not at.exception and _shown_cell(at) == heading(worst)  # nothing clicked yet
+
+    # A click as a browser reports it: the point carries [true, predicted, count].
+    t, p = second
+    point = {"curve_number": 0, "point_number": 10 * t + p, "point_index": 10 * t + p}
+    _click_matrix(at, {**point, "x": p, "y": t, "customdata": [t, p, int(confusion[t, p])]})
+    assert not at.exception and _shown_cell(at) == heading(second)
+
+    # Without customdata the cell comes from the point's index (row-major over 10 x 10).
+    _click_matrix(at, {"point_index": 10 * by_index[0] + by_index[1]})
+    assert not at.exception and _shown_cell(at) == heading(by_index)
+
+    # Clearing the selection (a click beside the points) keeps the cell that was shown. (The
+    # outline is part of the chart, so a chart showing another cell is a new, unselected
+    # widget: the shown cell is clicked again first, leaving the chart as it was, selected.)
+    _click_matrix(at, {"point_index": 10 * by_index[0] + by_index[1]})
+    _click_matrix(at)
+    assert not at.exception and _shown_cell(at) == heading(by_index)
 
 
 def test_the_run_in_the_address_is_chosen(own_models):

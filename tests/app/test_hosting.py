@@ -19,7 +19,15 @@ CONFIG = ROOT / ".streamlit" / "config.toml"
 TIMEOUT = 90
 
 
-def test_xsrf_protection_is_on_and_demo_mode_leaves_it_on(monkeypatch):
+def _settings() -> dict[str, tuple]:
+    """Every Streamlit setting now in force: its value and where it came from."""
+    from streamlit import config
+
+    return {name: (o.value, o.where_defined) for name, o in config.get_config_options().items()}
+
+
+@pytest.mark.parametrize("demo", ["1", "0"])
+def test_xsrf_protection_is_on_and_no_visit_changes_a_setting(own_models, monkeypatch, demo):
     settings = tomllib.loads(CONFIG.read_text())
     assert settings["server"]["enableXsrfProtection"] is True
     assert (
@@ -30,19 +38,32 @@ def test_xsrf_protection_is_on_and_demo_mode_leaves_it_on(monkeypatch):
 
     from streamlit import config
 
+    own_models("second")
     monkeypatch.chdir(ROOT)  # Streamlit reads .streamlit/config.toml from the working directory
-    monkeypatch.setenv("MNIST_STUDIO_DEMO", "1")
+    monkeypatch.setenv("MNIST_STUDIO_DEMO", demo)
     config.get_config_options(force_reparse=True)
     assert config.get_option("server.enableXsrfProtection") is True
-    # No code of ours changes Streamlit's settings at run time, in demo mode or not.
-    sources = [
-        ROOT / "streamlit_app.py",
-        *(ROOT / "pages").glob("*.py"),
-        *(ROOT / "mnist_core").glob("*.py"),
-    ]
-    for source in sources:
-        text = source.read_text()
-        assert "set_option" not in text and "enableXsrfProtection" not in text, source
+    assert config.get_option("server.enableCORS") is True
+    before = _settings()
+
+    # What a server and its visitors run, in demo mode or not: serve.py's warm-up, then every
+    # page with something to do on it. None of it may change a Streamlit setting.
+    from pages import shared
+
+    shared.warm_up()
+    with canvas_with(stroke_of_one()):
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+        for page in ["train", "evaluate", "draw", "compare", "home"]:
+            at.switch_page(f"pages/{page}.py").run()
+            assert not at.exception, page
+            assert _settings() == before, page
+        at.switch_page("pages/draw.py").run()
+        at.multiselect(key="draw_compare").set_value(["second"]).run()
+        at.switch_page("pages/evaluate.py").run()
+        at.toggle(key="evaluate_normalise").set_value(True).run()
+        assert not at.exception
+    assert _settings() == before
+    assert config.get_option("server.enableXsrfProtection") is True
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:

@@ -187,13 +187,46 @@ def test_model_warm_up_scores_the_default_model(models_env):
         assert 0.0 <= shared.evaluation(model_path).accuracy <= 1.0
 
 
+FLAG = "streamlit.runtime.pages_manager.PagesManager.uses_pages_directory"
+UPGRADE_HINT = (
+    f"pages/shared.py's _leave_legacy_pages_mode() flips Streamlit's private {FLAG}, and this "
+    "Streamlit ({version}) {what}. Streamlit has no documented switch for it (1.67): look for "
+    "the new spelling in streamlit/runtime/pages_manager.py and update the function, or "
+    "rename pages/ (Streamlit's own advice for st.navigation apps) and drop the workaround."
+)
+
+
 def test_before_any_session_the_legacy_pages_mode_is_switched_off():
     """serve.py imports pages.shared before the first session: that session must then not
-    start in the legacy `pages/` mode (no st.rerun is possible or needed there)."""
-    from streamlit.runtime.pages_manager import PagesManager
+    start in the legacy `pages/` mode (no st.rerun is possible or needed there).
 
+    The switch is a private Streamlit flag; an upgrade that renames or drops it must fail
+    here, by name, not go quiet (setting a missing class attribute just creates it)."""
+    import streamlit
+    from streamlit.runtime import pages_manager
+
+    manager = getattr(pages_manager, "PagesManager", None)
+    assert manager is not None and "uses_pages_directory" in vars(manager), UPGRADE_HINT.format(
+        version=streamlit.__version__, what="has no such class attribute"
+    )  # (checked before importing pages.shared, whose import would create the attribute)
     from pages import shared
 
-    PagesManager.uses_pages_directory = None  # as in a fresh server process
-    shared._leave_legacy_pages_mode()
-    assert PagesManager.uses_pages_directory is False
+    saved = manager.uses_pages_directory
+    try:
+        # Streamlit still decides the legacy mode by this flag: a fresh server process
+        # (flag None) whose main script sits beside pages/ turns it on, as ours does.
+        manager.uses_pages_directory = None
+        manager(str(ROOT / "streamlit_app.py"), setup_watcher=False)
+        assert manager.uses_pages_directory is True, UPGRADE_HINT.format(
+            version=streamlit.__version__,
+            what="no longer sets it for a main script beside a pages/ folder",
+        )
+        # Outside a session the function switches it off for good, and the first session's
+        # PagesManager keeps it off.
+        manager.uses_pages_directory = None
+        shared._leave_legacy_pages_mode()
+        assert manager.uses_pages_directory is False
+        manager(str(ROOT / "streamlit_app.py"), setup_watcher=False)
+        assert manager.uses_pages_directory is False
+    finally:
+        manager.uses_pages_directory = saved

@@ -1,9 +1,9 @@
-"""The explorer helpers at the end of mnist_core/data.py, checked on tiny hand-made arrays."""
+"""The explorer helpers of pages/explorer.py, checked on tiny hand-made arrays."""
 
 import numpy as np
 import pytest
 
-from mnist_core.data import enlarge, mean_images, sample_indices
+from pages.explorer import enlarge, mean_images, sample_indices
 
 
 def test_mean_images_average_each_digit_and_zero_the_missing_ones():

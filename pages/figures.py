@@ -18,8 +18,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .data import NUM_CLASSES, enlarge
-from .runs import HISTORY_COLUMNS
+from mnist_core.data import NUM_CLASSES
+from mnist_core.runs import HISTORY_COLUMNS
+from pages.explorer import enlarge
 
 TRAIN_COLOUR = "#1f77b4"  # blue: training series everywhere
 VAL_COLOUR = "#ff7f0e"  # orange: validation series everywhere

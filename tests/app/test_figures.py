@@ -1,4 +1,4 @@
-"""Tests for mnist_core.figures: trace counts, the clickable confusion matrix, edge cases of
+"""Tests for pages/figures.py: trace counts, the clickable confusion matrix, edge cases of
 learning curves, and that every figure serialises."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from mnist_core import figures
+from pages import figures
 
 
 def history(epochs: int, validation: bool = True) -> list[dict]:
