@@ -2,11 +2,10 @@
 
 The app itself is streamlit_app.py; this wraps it in `st.App` for one thing plain
 `streamlit run streamlit_app.py` cannot do: work before the first visitor arrives.
-  * Before the server accepts connections (about 0.6 s): the imports and cached data the
-    home page needs (`shared.warm_up`). The first home page after a start then showed its
-    title in 2.1 to 2.4 s in headless Chromium, against 3.3 to 3.8 s without.
+  * Before the server accepts connections: the imports and cached data the home page
+    needs (`shared.warm_up`), so the first visitor's home page is as quick as later ones.
   * In the background once the first page has been served: TensorFlow, the shipped model
-    and its test-set scores (`shared.warm_up_default_model`; about 7 s of CPU), so that the
+    and its test-set scores (`shared.warm_up_default_model`), so that the
     first Draw or Evaluate visit does not wait for them. `MNIST_STUDIO_WARM_MODEL=0` turns
     this off.
 `streamlit run streamlit_app.py` still works, without the warm-up.

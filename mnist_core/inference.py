@@ -1,17 +1,17 @@
-"""Load a trained model safely and predict with it fast: one image in well under 1 ms.
+"""Load a trained model safely and predict with it fast.
 
 Why not `model.predict`: it builds a data pipeline and a fresh step function around every
-call, 60 to 90 ms for one image on the 2-core CPU; calling the model eagerly costs about
-8 ms. `Predictor` converts the model once to TensorFlow Lite (XNNPACK kernels) and keeps
-TensorFlow graphs traced once as the fallback: 0.16 ms per best-cnn image, 10,000 test
-images in 0.8 s (see `Predictor` and benchmarks/run.py).
+call, which for one image costs tens of times more than the forward pass itself. `Predictor`
+converts the model once to TensorFlow Lite (XNNPACK kernels) and keeps TensorFlow graphs
+traced once as the fallback (measured side by side in benchmarks/run.py; figures in
+benchmarks/results/ and the README).
 
     load_model(path)                  -> keras.Model, checked: (None, 28, 28, 1) in, (None, 10) out
     Predictor(model).predict_batch(x) -> float32 (N, 10) probabilities
     Predictor(model).predict_one(x28) -> float32 (10,) probabilities
     predict_image(predictor, image)   -> Prediction (preprocessing included)
 
-Importing this module imports TensorFlow (about 4 s), so only code that predicts imports it.
+Importing this module imports TensorFlow (seconds), so only code that predicts imports it.
 """
 
 from __future__ import annotations
@@ -126,9 +126,8 @@ class Predictor:
 
     Two engines run the same forward pass:
       "tflite"      the model converted in memory to TensorFlow Lite and run by its XNNPACK
-                    CPU kernels: 0.16 ms for one best-cnn image and 0.8 s for the 10,000
-                    test images on 2 cores, against 0.9 ms and 1.7 s for TensorFlow's graphs
-                    (benchmarks/run.py). Conversion costs about 1.5 s, once per model.
+                    CPU kernels: several times faster than TensorFlow's graphs for one image
+                    and for a batch (benchmarks/run.py); the conversion is paid once per model.
       "tensorflow"  two concrete TensorFlow functions, (1, 28, 28, 1) and (None, 28, 28, 1),
                     traced once: the fallback, e.g. for a layer TFLite cannot convert, or a
                     TensorFlow without `tf.lite` (upstream deprecated `tf.lite.Interpreter`

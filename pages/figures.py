@@ -306,8 +306,8 @@ def class_balance_svg(
 
     `counts` (and optionally `second`): a dict digit -> n or 10 values. With `share`, each
     series is divided by its total, so a 60,000 and a 10,000 set compare. SVG rather than
-    Plotly where the page has no other chart: the Plotly bundle cost the home page's first
-    visit about 1.1 s of browser time in headless Chromium (3.9-4.0 s against 2.7-2.9 s).
+    Plotly where the page has no other chart: loading the Plotly bundle is a large share of
+    a first visit's browser time (measured by benchmarks/app_bench.py).
     """
     series = [(names[0], _per_digit(counts), TRAIN_COLOUR)]
     if second is not None:

@@ -89,8 +89,8 @@ for start in range(0, len(indices), GRID_COLUMNS):
             explorer.enlarge(mnist.x_train[index], SAMPLE_SCALE), caption=str(mnist.y_train[index])
         )
 
-# Pictures, not Plotly charts: this page is most visitors' first, and the Plotly bundle
-# alone cost its first render about 1.1 s in headless Chromium (figures.class_balance_svg).
+# Pictures, not Plotly charts: this page is most visitors' first, and loading the Plotly
+# bundle would be a large share of its first render (figures.class_balance_svg).
 left, right = st.columns(2)
 with left:
     st.subheader("How many of each digit")

@@ -152,11 +152,11 @@ def show_error(exc: Exception) -> None:
 def warm_up() -> None:
     """What the home page needs, made ready before the first visitor (see serve.py).
 
-    Imports and fills the caches the home page uses: its first render after a server start
-    took 3.3 to 3.8 s in headless Chromium without this, and 2.1 to 2.4 s with it (the
-    second visit about 1.8 s either way). A fault (no MNIST yet) is left to the page.
+    Imports and fills the caches the home page uses, so that its first render after a server
+    start costs no more than later ones (benchmarks/app_bench.py measures it). A fault (no
+    MNIST yet) is left to the page.
     """
-    from pages import figures  # noqa: F401  (imports Plotly: about 0.3 s)
+    from pages import figures  # noqa: F401  (imports Plotly)
 
     try:
         with _outside_a_session():
@@ -169,7 +169,7 @@ def warm_up() -> None:
 
 def warm_up_default_model() -> None:
     """Import TensorFlow, load the shipped model and score it on the test set, so that the
-    first Draw or Evaluate visit does not wait for them (about 5 s and 1.5 s of CPU)."""
+    first Draw or Evaluate visit does not wait for them (seconds of CPU)."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only (Linux)
     except (AttributeError, OSError):
@@ -209,7 +209,7 @@ def after_page() -> None:
     """Called at the end of every run of streamlit_app.py: starts the model warm-up once.
 
     Not earlier: running beside the first page's own run, the import of TensorFlow (which
-    holds the GIL much of the time) made that page take 4 to 9 s instead of about 2 s.
+    holds the GIL much of the time) made that page several times slower.
     """
     with _model_warm_up_lock:
         if not _model_warm_up["wanted"] or _model_warm_up["started"]:

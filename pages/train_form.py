@@ -53,21 +53,14 @@ def settings(disabled: bool) -> None:
         disabled=disabled,
         help="More passes usually help, up to a point, and take longer.",
     )
-    st.select_slider(
-        "Batch size (images per learning step)",
-        sorted({*BATCH_SIZES, preset.batch_size}),
-        key="train_batch_size",
-        disabled=disabled,
-        help="Larger batches are faster per image but take fewer, coarser steps.",
-    )
-    st.select_slider(
-        "Learning rate (size of each step)",
-        sorted({*LEARNING_RATES, preset.learning_rate}),
-        key="train_lr",
-        format_func=shared.learning_rate_text,
-        disabled=disabled,
-        help="Too small learns slowly; too large can stop the model from learning at all.",
-    )
+    # fmt: off
+    st.select_slider("Batch size (images per learning step)", sorted({*BATCH_SIZES, preset.batch_size}),
+                     key="train_batch_size", disabled=disabled,
+                     help="Larger batches are faster per image but take fewer, coarser steps.")
+    st.select_slider("Learning rate (size of each step)", sorted({*LEARNING_RATES, preset.learning_rate}),
+                     key="train_lr", format_func=shared.learning_rate_text, disabled=disabled,
+                     help="Too small learns slowly; too large can stop the model from learning at all.")
+    # fmt: on
     low, high = BOUNDS["val_fraction"]
     st.slider(
         "Held back for checking (validation), %",

@@ -89,17 +89,7 @@ def _train_default(models_dir: Path) -> Path:
     models_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MNIST_MODELS_DIR": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mnist_core",
-            "train",
-            "--preset",
-            "fast-cnn",
-            "--run-id",
-            "default",
-            "--quiet",
-        ],
+        [sys.executable, *"-m mnist_core train --preset fast-cnn --run-id default --quiet".split()],
         cwd=ROOT,
         env=env,
         capture_output=True,
