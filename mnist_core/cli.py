@@ -81,7 +81,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import TrainConfig
+    from .config import TrainConfig
 
     if args.run_dir is None and args.preset is None:
         raise InputError("say what to train: --preset NAME (or --run-dir DIR of a queued run)")
@@ -109,8 +109,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     from .callbacks import TerminalProgress
+    from .config import prepare_run
     from .data import load_mnist
-    from .training import prepare_run, train_run
+    from .training import train_run
 
     data = load_mnist(progress=_download_progress(ProgressBar()), log=_log)
     run_dir = Path(args.run_dir) if args.run_dir else prepare_run(config, run_id=args.run_id).path

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import paths, runs
+from .config import TrainConfig, prepare_run
 from .errors import InputError
-from .training import TrainConfig, prepare_run
 
 LOG_DIR_NAME = ".logs"  # worker output, beside the run directories
 
@@ -123,7 +123,8 @@ class TrainingQueue:
         self._queued: list[Job] = []
         self._running: Job | None = None
         self._finished: dict[str, Job] = {}
-        self._external: str | None = None
+        self._external: runs.Run | None = None  # a training started elsewhere, when one runs
+        self._seen: dict[str, runs.Run] = {}  # run directories read by the latest _pump
         # A server (re)start is when a worker killed mid-save can have left a temporary file.
         runs.remove_stale_temp_files(self.models_dir)
         self._thread = threading.Thread(target=self._loop, name="training-queue", daemon=True)
@@ -145,18 +146,24 @@ class TrainingQueue:
 
     def state(self) -> QueueState:
         with self._lock:
-            self._pump()
-            if self._running is None and not self._queued:  # idle: is anyone else training?
-                self._external = self._find_external()
-            return QueueState(self._running, list(self._queued), self._external)
+            self._pump(look_outside=True)
+            external = self._external.id if self._external else None
+            return QueueState(self._running, list(self._queued), external)
 
     def request(self, run_id: str) -> Request:
         """The status of a request (or of any run), from the queue and its run directory."""
         with self._lock:
             self._pump()
+        return self._request(run_id)
+
+    def _request(self, run_id: str, run: runs.Run | None = None) -> Request:
+        """`request` without pumping the queue; `run` is its run directory, already read."""
+        with self._lock:
             job, position = self.job(run_id), self.position(run_id)
         path = self.models_dir / run_id
-        watch = runs.watch(path) if (path / "run.json").is_file() else None
+        if run is None and (path / "run.json").is_file():
+            run = runs.read_run(path)
+        watch = runs.watch(path, run) if run is not None else None
         if watch is not None:
             status = watch.run.status
             error = watch.run.meta.error or watch.run.error
@@ -168,15 +175,19 @@ class TrainingQueue:
         return Request(run_id, status, position, watch, error)
 
     def overview(self, mine: str | None = None) -> Overview:
-        """The queue as a page shows it, with the request `mine` (a run id) if any."""
-        state = self.state()
-        now_id = state.running.run_id if state.running else state.external_run
-        now = self.request(now_id) if now_id else None
-        if mine is None:
-            my_request = None
+        """The queue as a page shows it, with the request `mine` (a run id) if any. Each file
+        of a run directory is read at most once (a page calls this every second)."""
+        with self._lock:
+            self._pump(look_outside=True)
+            running, queued, external = self._running, list(self._queued), self._external
+            seen = self._seen  # the run directories this pump read already
+        now_id = running.run_id if running else external.id if external else None
+        now = self._request(now_id, seen.get(now_id)) if now_id else None
+        if mine is None or (now is not None and mine == now.run_id):
+            my_request = now if mine is not None else None
         else:
-            my_request = now if mine == now_id else self.request(mine)
-        return Overview(now, state.running is None and now is not None, state.queued, my_request)
+            my_request = self._request(mine, seen.get(mine))
+        return Overview(now, external is not None, queued, my_request)
 
     def job(self, run_id: str) -> Job | None:
         with self._lock:
@@ -228,18 +239,23 @@ class TrainingQueue:
             with self._lock:
                 self._pump()
 
-    def _pump(self) -> None:
-        """Reap the finished worker, then start the next job if nothing else trains."""
+    def _pump(self, look_outside: bool = False) -> None:
+        """Reap the finished worker, then start the next job if nothing else trains. Whether
+        something else trains (`_external`, a Run) is looked up when a job waits, or when
+        `look_outside` (a viewer asks) and nothing of ours runs."""
+        self._seen: dict[str, runs.Run] = {}
         job = self._running
         if job is not None and job.process is not None and job.process.poll() is not None:
             job.returncode, job.state = job.process.returncode, "finished"
             self._running = None
             self._finished[job.run_id] = job
             self._settle(job)
-        if self._running is not None or not self._queued:
+        if self._running is not None:
+            self._external = None
             return
-        self._external = self._find_external()
-        if self._external is None:
+        if self._queued or look_outside:
+            self._external = self._external_run()
+        if self._queued and self._external is None:
             self._start(self._queued.pop(0))
 
     def _settle(self, job: Job) -> None:
@@ -259,14 +275,15 @@ class TrainingQueue:
             job.error = self._last_log_line(job) or f"worker exited with code {job.returncode}"
             self._mark(run, status="failed", error=job.error, ended_at=runs.now_iso())
 
-    def _find_external(self) -> str | None:
+    def _external_run(self) -> runs.Run | None:
         """A training alive but not ours (CLI, an earlier server's worker): a run directory
         saying "starting" or "running" whose process is alive."""
         ours = self._running.run_id if self._running else None
+        self._seen = {r.id: r for r in runs.list_runs(self.models_dir)}
         return next(
             (
-                r.id
-                for r in runs.list_runs(self.models_dir)
+                r
+                for r in self._seen.values()
                 if r.status in ("starting", "running") and r.id != ours
             ),
             None,
@@ -302,7 +319,9 @@ class TrainingQueue:
             return
         job.state = "running"
         self._running = job
-        self._mark(runs.read_run(path), status="starting", pid=job.process.pid)
+        # (the Run this pump read, if any, so what viewers are shown next says so too)
+        run = self._seen.get(job.run_id) or runs.read_run(path)
+        self._mark(run, status="starting", pid=job.process.pid)
 
     @staticmethod
     def _mark(run: runs.Run, **changes) -> None:

@@ -377,9 +377,9 @@ class Watch:
         return params is not None and params.val_fraction > 0
 
 
-def watch(path: Path) -> Watch:
-    """One read of a run directory for a page that polls it."""
-    return Watch(read_run(path), read_progress(path), read_history(path))
+def watch(path: Path, run: Run | None = None) -> Watch:
+    """One read of a run directory for a page that polls it (`run`: its run.json, if read)."""
+    return Watch(run or read_run(path), read_progress(path), read_history(path))
 
 
 # --------------------------------------------------------------------------- writing

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from mnist_core.config import BOUNDS, TrainConfig
 from mnist_core.errors import StudioError
 from mnist_core.presets import PRESETS
-from mnist_core.training import BOUNDS, TrainConfig
 from pages import shared
 
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]

@@ -24,6 +24,7 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.slow  # starts a real training worker
 def test_train_through_the_real_entry_point_then_list(tmp_path):
     """`python -m mnist_core train` in a subprocess: the path the app's worker takes."""
     env = {**os.environ, "MNIST_MODELS_DIR": str(tmp_path)}

@@ -7,12 +7,14 @@ tiny stand-in program, because they test the queue's bookkeeping, not training.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +42,7 @@ def _alive(job) -> bool:
     return job.process is not None and job.process.poll() is None
 
 
+@pytest.mark.slow  # starts a real training worker
 def test_jobs_run_one_at_a_time_in_order(queue):
     first = queue.submit(TrainConfig("seed-mlp-dropout", **TINY))
     second = queue.submit(TrainConfig("seed-mlp-dropout", seed=7, **TINY))
@@ -69,6 +72,7 @@ def test_jobs_run_one_at_a_time_in_order(queue):
     assert queue.position(first.run_id) is None and queue.state().running is None
 
 
+@pytest.mark.slow  # starts a real training worker
 def test_stop_cancels_a_queued_job_and_ends_a_running_one(queue):
     # Small batches over many images: long enough that the stop lands mid-training.
     running = queue.submit(
@@ -224,6 +228,7 @@ def test_two_sessions_starting_at_the_same_moment_take_turns(tmp_path):
     assert [r.status for r in runs.list_runs(tmp_path)] == ["completed", "completed"]
 
 
+@pytest.mark.slow  # starts a real training worker
 def test_a_restarted_server_waits_for_the_old_worker_and_sees_how_it_ended(tmp_path):
     """Server 1 starts a real training and goes away (its queue object is dropped); server 2
     sees that training at once, even while its worker is still loading, starts nothing beside
@@ -304,3 +309,40 @@ def test_a_new_queue_clears_what_a_killed_save_left(tmp_path):
         os.utime(path, (time.time() - 2 * runs.STALE_TEMP_S,) * 2)
     TrainingQueue(tmp_path, poll_interval=0.05)
     assert not leftover.exists() and model.exists()
+
+
+def _count_reads(monkeypatch) -> collections.Counter:
+    reads, original = collections.Counter(), Path.read_text
+
+    def counting(self, *args, **kwargs):
+        reads[f"{self.parent.name}/{self.name}"] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counting)
+    return reads
+
+
+def test_a_viewer_poll_reads_each_file_at_most_once(tmp_path, monkeypatch):
+    """What a Train page shows every second, in one read of each file: a training started
+    elsewhere with its progress, the visitor's own request waiting behind it, then running."""
+    params = runs.RunParams(epochs=1, batch_size=8, learning_rate=0.1, seed=1, val_fraction=0.1)
+    outside = runs.create_run("fast-cnn", params, tmp_path, "outside", status="running")
+    runs.write_progress(outside.path, {"epoch": 1, "epochs": 1, "batch": 3, "fraction": 0.5})
+    queue = TrainingQueue(tmp_path, poll_interval=60, python=_finishing_stand_in(tmp_path, 30))
+    mine = queue.submit(TrainConfig("fast-cnn"))
+
+    reads = _count_reads(monkeypatch)
+    view = queue.overview(mine.run_id)
+    assert view.external and view.now.run_id == "outside" and view.now.watch.progress["batch"] == 3
+    assert view.mine.status == "queued" and view.mine.waiting == 1 and view.busy
+    assert reads and max(reads.values()) == 1, reads
+
+    runs.update_meta(outside, status="completed")
+    view = queue.overview(mine.run_id)  # the outside run ended: ours starts
+    assert view.now is view.mine and view.mine.status in ("starting", "running")
+    reads.clear()
+    view = queue.overview(mine.run_id)
+    assert not view.external and view.now.run_id == mine.run_id
+    assert reads and max(reads.values()) == 1, reads
+    queue.stop(mine.run_id)
+    mine.process.kill()

@@ -265,6 +265,7 @@ def test_a_failed_save_fails_the_run_in_one_line_and_keeps_the_last_model(
     ]
 
 
+@pytest.mark.slow  # starts a real training worker
 def test_kill_9_mid_epoch_leaves_an_interrupted_run_whose_checkpoint_loads(tmp_path):
     """The worker's own command line, killed in its second epoch, with no chance to clean up."""
     env = {**os.environ, "MNIST_MODELS_DIR": str(tmp_path)}

@@ -61,6 +61,7 @@ def test_page_renders_with_preset_defaults(models_env):
     assert PRESETS["keras-convnet"].description in _texts(at)
 
 
+@pytest.mark.slow  # starts a real training worker
 def test_quick_run_trains_and_links_to_evaluate(scratch_models):
     at = _page().run()
     at.selectbox(key="train_preset").set_value("seed-mlp-dropout").run()

@@ -12,6 +12,8 @@ import re
 import time
 from urllib.parse import parse_qs, urlparse
 
+import pytest
+
 from tests.e2e.streamlit_page import (
     TIMEOUT_MS,
     Page,
@@ -96,6 +98,7 @@ def choose_settings(page: Page) -> None:
     wait_idle(page)
 
 
+@pytest.mark.slow  # starts a real training worker
 def test_training_runs_live_survives_a_page_change_and_stops(page: Page, app_url):
     open_page(page, app_url, "/train", "Train a model")
     expect(page.get_by_text("Nothing is training right now")).to_be_visible()
