@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from pathlib import Path
 from typing import IO
 
@@ -78,13 +79,7 @@ def load_image(source: ImageSource) -> Image.Image:
 def _read_source(source: ImageSource) -> tuple[bytes, str]:
     """All the bytes of `source` and a name for it to use in messages."""
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(f"Image file not found: {path}")
-        try:
-            return path.read_bytes(), f"Image file {path.name!r}"
-        except OSError as exc:
-            raise InputError(f"Image file {path.name!r} cannot be read: {exc.strerror}") from exc
+        return _read_file(Path(source)), f"Image file {Path(source).name!r}"
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), "The file"
     if hasattr(source, "read"):
@@ -97,6 +92,32 @@ def _read_source(source: ImageSource) -> tuple[bytes, str]:
             raise TypeError(f"expected a binary file, got one that reads {type(data).__name__}")
         return bytes(data), name
     raise TypeError(f"cannot load an image from {type(source).__name__}")
+
+
+def _read_file(path: Path) -> bytes:
+    """The bytes of a regular file. A folder, a FIFO or a device (`/dev/zero`) is refused by
+    what it is, without reading from it: a FIFO would block, a device never end. The file is
+    opened without blocking and checked again through its descriptor, so swapping the name
+    for a FIFO between the check and the read changes nothing."""
+    try:
+        kind = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError(f"Image file not found: {path}") from None
+    except OSError as exc:
+        raise InputError(f"Image file {path.name!r} cannot be read: {exc.strerror}") from None
+    if stat.S_ISDIR(kind):
+        raise InputError(f"{path} is a folder, not a picture")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise InputError(f"Image file {path.name!r} cannot be read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"{path} is not a regular file (a device, a pipe or a socket)")
+        try:
+            return file.read()
+        except OSError as exc:
+            raise InputError(f"Image file {path.name!r} cannot be read: {exc.strerror}") from None
 
 
 def _one_line(exc: BaseException) -> str:

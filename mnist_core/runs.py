@@ -211,7 +211,7 @@ class Run:
 
     @property
     def has_model(self) -> bool:
-        return self.model_path.is_file()
+        return not self.path.is_symlink() and _plain_file(self.model_path)
 
     @property
     def status(self) -> str:
@@ -269,8 +269,13 @@ def process_alive(pid: Any, host: Any) -> bool:
 
 
 def read_run(path: Path) -> Run:
-    """Parse and check `path/run.json`; a missing or invalid file gives a Run with `error` set."""
+    """Parse and check `path/run.json`; a missing or invalid file gives a Run with `error` set.
+    Links are refused (see `_plain_file`): a run folder or a run.json that is one is invalid."""
     path = Path(path)
+    if path.is_symlink():
+        return Run(path, _unreadable(path), error=LINKED_FOLDER)
+    if (path / "run.json").is_symlink():
+        return Run(path, _unreadable(path), error="run.json is a link to another file; refused")
     try:
         raw = json.loads((path / "run.json").read_text(encoding="utf-8"))
         if not isinstance(raw, dict):
@@ -281,6 +286,17 @@ def read_run(path: Path) -> Run:
     except (OSError, ValueError, TypeError) as exc:
         return Run(path, _unreadable(path), error=f"run.json is invalid ({exc})")
     return Run(path, meta)
+
+
+# Everything in a run folder is a plain file or folder of the project's own making. A link
+# could make the app serve, load or delete something outside models/ (a run folder linked
+# to another place, a model.keras linked to /etc/passwd): links are refused, not followed.
+LINKED_FOLDER = "the run folder is a link to another folder; refused"
+
+
+def _plain_file(path: Path) -> bool:
+    """A regular file that is not a symbolic link."""
+    return path.is_file() and not path.is_symlink()
 
 
 def _unreadable(path: Path) -> RunMeta:
@@ -295,7 +311,7 @@ def list_runs(models_dir: Path | None = None) -> list[Run]:
     runs = [
         read_run(p)
         for p in root.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and _RUN_ID.match(p.name)
+        if (p.is_dir() or p.is_symlink()) and not p.name.startswith(".") and _RUN_ID.match(p.name)
     ]
     runs.sort(key=lambda r: (r.meta.created_at or r.meta.started_at or "", r.id), reverse=True)
     return [r for r in runs if r.is_default] + [r for r in runs if not r.is_default]
@@ -305,7 +321,7 @@ def get_run(run_id: str, models_dir: Path | None = None) -> Run:
     """The run called `run_id` (validated: no path traversal); ModelError when absent."""
     validate_run_id(run_id)
     path = Path(models_dir or paths.models_dir()) / run_id
-    if not path.is_dir():
+    if not (path.is_dir() or path.is_symlink()):
         raise ModelError(f"No run called {run_id!r} in {path.parent}")
     return read_run(path)
 
@@ -328,6 +344,10 @@ def resolve_model_path(ref: str | None, models_dir: Path | None = None) -> Path:
         run = read_run(candidate)
     else:
         run = get_run(ref, models_dir)
+    if run.error:
+        raise ModelError(f"Run {run.id!r} cannot be used: {run.error}")
+    if run.model_path.is_symlink():
+        raise ModelError(f"Run {run.id!r}: model.keras is a link to another file; refused")
     if not run.has_model:
         raise ModelError(f"Run {run.id!r} has no model.keras (status: {run.status})")
     return run.model_path
@@ -335,6 +355,8 @@ def resolve_model_path(ref: str | None, models_dir: Path | None = None) -> Path:
 
 def read_history(path: Path) -> list[dict[str, float]]:
     """history.csv as a list of rows (floats; NaN for empty cells); [] when absent."""
+    if not _plain_file(Path(path) / "history.csv"):
+        return []
     try:
         text = (Path(path) / "history.csv").read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -355,10 +377,13 @@ def read_history(path: Path) -> list[dict[str, float]]:
 
 def read_progress(path: Path) -> dict[str, Any]:
     """The latest progress.json of a run ({} when absent or being replaced)."""
+    if not _plain_file(Path(path) / "progress.json"):
+        return {}
     try:
-        return json.loads((Path(path) / "progress.json").read_text(encoding="utf-8"))
+        progress = json.loads((Path(path) / "progress.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return progress if isinstance(progress, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -461,7 +486,13 @@ def delete_run(run_id: str, models_dir: Path | None = None) -> None:
         raise InputError("The shipped default model cannot be deleted")
     if run.status in ACTIVE:
         raise InputError(f"Run {run_id!r} is still training or waiting: stop it first")
-    shutil.rmtree(run.path)
+    if run.path.is_symlink():  # only the link goes, never what it points at
+        run.path.unlink()
+        return
+    try:
+        shutil.rmtree(run.path)
+    except OSError as exc:
+        raise InputError(f"Run {run_id!r} could not be deleted: {exc.strerror or exc}") from None
 
 
 # A temporary file of atomic.py untouched this long lost its writer: a live writer is
@@ -481,8 +512,8 @@ def remove_stale_temp_files(
     cutoff = time.time() - older_than_s
     removed = []
     for run_dir in root.iterdir() if root.is_dir() else []:
-        if not run_dir.is_dir() or not _RUN_ID.match(run_dir.name):
-            continue
+        if run_dir.is_symlink() or not run_dir.is_dir() or not _RUN_ID.match(run_dir.name):
+            continue  # (never into a linked folder: what it points at is not ours)
         for tmp in [*run_dir.glob(".*.tmp"), *run_dir.glob(".*.tmp.keras")]:
             try:
                 if tmp.is_file() and tmp.stat().st_mtime < cutoff:

@@ -36,6 +36,7 @@ def _table(all_runs: list[runs.Run]) -> pd.DataFrame:
                 "Batch": params.batch_size if params else None,
                 "Learning rate": params.learning_rate if params else None,
                 "Seed": params.seed if params else None,
+                "Problem": run.error,
             }
         )
     table = pd.DataFrame(rows)
@@ -91,6 +92,7 @@ st.dataframe(
         "Batch": st.column_config.NumberColumn(width=55, help="Pictures per training step"),
         "Learning rate": st.column_config.NumberColumn(format="%g", width=95),
         "Seed": st.column_config.NumberColumn(width=55),
+        "Problem": st.column_config.TextColumn(width=260, help="Why a run cannot be read"),
     },
 )
 

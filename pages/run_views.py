@@ -18,6 +18,7 @@ ENDINGS = {
     "cancelled": (st.info, ":material/stop_circle:"),
     "interrupted": (st.warning, ":material/warning:"),
     "failed": (st.error, ":material/warning:"),
+    "invalid": (st.error, ":material/warning:"),
 }
 
 
@@ -62,20 +63,22 @@ def live_view(watch: runs.Watch) -> None:
     st.plotly_chart(fig, key="train_live_curves")
 
 
-def ending(request) -> None:
-    """How this visitor's training ended, with its numbers and a link to Evaluate."""
+def ending(request, yours: bool) -> None:
+    """How a training ended, with its numbers and a link to Evaluate. `yours`: this visitor
+    started it in this session (a link to someone else's training says "This", not "Your")."""
     run = request.watch.run if request.watch else None
     meta, status = run.meta if run else None, request.status
     epochs = meta.epochs_completed if meta else None
     saved = run is not None and run.has_model
+    whose = "Your" if yours else "This"
     message = {
-        "completed": "Your training is complete.",
-        "stopped": f"Your training was stopped after {epochs} complete epoch(s); the best "
+        "completed": f"{whose} training is complete.",
+        "stopped": f"{whose} training was stopped after {epochs} complete epoch(s); the best "
         "weights seen so far were kept."
         if epochs
-        else "Your training was stopped during its first epoch; the model was kept as it was "
-        "at that moment.",
-        "cancelled": "Your request was taken off the queue before it started.",
+        else f"{whose} training was stopped during its first epoch; the model was kept as it "
+        "was at that moment.",
+        "cancelled": f"{whose} request was taken off the queue before it started.",
         "interrupted": "The training process ended unexpectedly (for example, the server "
         "restarted). "
         + (
@@ -84,10 +87,11 @@ def ending(request) -> None:
             else "No epoch had finished, so there is no model."
         ),
         "failed": f"Training failed: {request.error or 'no reason was recorded'}",
+        "invalid": f"This run cannot be read: {request.error}.",
     }[status]
     show, icon = ENDINGS[status]
     show(message, icon=icon)
-    if run is None or status == "cancelled":
+    if run is None or status in ("cancelled", "invalid"):
         return
     tested = meta.data.test_examples if meta.data else None
     cols = st.columns(3)

@@ -93,21 +93,31 @@ def training_queue():
     return _training_queue(str(paths.models_dir()))
 
 
-def runs_with_models() -> list[runs.Run]:
+def runs_with_models(listed: list[runs.Run] | None = None) -> list[runs.Run]:
     """Runs that can predict (the shipped default first), for run pickers."""
-    return [r for r in runs.list_runs() if r.has_model and r.status not in runs.ACTIVE]
+    listed = runs.list_runs() if listed is None else listed
+    return [r for r in listed if r.has_model and r.status not in runs.ACTIVE and not r.error]
 
 
 def run_picker(label: str, key: str, help: str | None = None) -> runs.Run | None:
     """A selectbox of runs with a model; the choice is kept in the URL (?run=ID) so it can be shared."""
-    options = runs_with_models()
+    listed = runs.list_runs()
+    options = runs_with_models(listed)
     if not options:
         st.warning("No trained model yet. Train one on the Train page.")
         return None
     ids = [r.id for r in options]
     wanted = st.query_params.get("run")
-    if wanted is not None and wanted not in ids:  # a stale link, or a made-up name: not echoed
-        st.warning("The model named in the address is not available; showing another one instead.")
+    if wanted is not None and wanted not in ids:
+        damaged = next((r for r in listed if r.id == wanted and r.error), None)
+        if damaged is not None:  # a run of ours that cannot be read: say why
+            st.warning(
+                f"The run {damaged.id} cannot be read ({damaged.error}); showing another one."
+            )
+        else:  # a stale link, or a made-up name: not echoed
+            st.warning(
+                "The model named in the address is not available; showing another one instead."
+            )
     index = ids.index(wanted) if wanted in ids else 0
     chosen = st.selectbox(
         label, options, index=index, format_func=runs.Run.label, key=key, help=help

@@ -42,14 +42,15 @@ def _my_run() -> str | None:
 def _panel(queue, view, my_run: str | None) -> None:
     """The queue as everyone sees it, then this visitor's own request."""
     mine = view.mine
+    # "You" only for what this session started: a link (?job=) can name anyone's training.
+    yours = my_run is not None and my_run in st.session_state.get("train_started", ())
     if view.now is not None:
-        who = (
-            "started outside this page (command line, or before the server restarted)"
-            if view.external
-            else "started by you"
-            if view.now.run_id == my_run
-            else "started by another visitor"
-        )
+        if view.external:
+            who = "started outside this page (command line, or before the server restarted)"
+        elif view.now.run_id == my_run:
+            who = "started by you" if yours else "the training named in the address"
+        else:
+            who = "started by another visitor"
         st.markdown(
             f"#### Now training\n**{view.now.watch.run.preset if view.now.watch else '?'}** · "
             f"run `{view.now.run_id}` · {who}"
@@ -86,12 +87,12 @@ def _panel(queue, view, my_run: str | None) -> None:
     if others > 0:
         st.caption(f"{others} other request{'s' if others != 1 else ''} waiting in the queue.")
     if mine is not None and not mine.active:
-        st.markdown("#### Your last training")
+        st.markdown("#### Your last training" if yours else "#### The training in the address")
         if mine.status == "unknown":
             st.warning("The training in the address was not found; it may have been deleted.")
         else:
             st.caption(f"Run `{my_run}` · {mine.words}")
-            run_views.ending(mine)
+            run_views.ending(mine, yours)
 
 
 # --------------------------------------------------------------------------- the page

@@ -116,4 +116,5 @@ def submit(queue) -> None:
         st.session_state.train_error = str(exc)
         return
     st.session_state.train_job = st.query_params["job"] = job.run_id
+    st.session_state.setdefault("train_started", set()).add(job.run_id)
     st.session_state.pop("train_stopping", None)

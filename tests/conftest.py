@@ -8,6 +8,7 @@ images (a few seconds) and is shared by every test of the session.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import zipfile
@@ -214,3 +215,29 @@ def odd_model_runs(models_env, odd_models, tmp_path, monkeypatch) -> list[str]:
         shutil.copy(path, models / kind / "model.keras")
     monkeypatch.setenv("MNIST_MODELS_DIR", str(models))
     return list(odd_models)
+
+
+DAMAGED_RUNS = {  # name -> what the app says of it, in part
+    "started-123": "started_at must be text, got 123",
+    "params-x": "params must be an object, got 'x'",
+    "linked": "the run folder is a link to another folder; refused",
+    "passwd": "model.keras is a link to another file; refused",
+}
+
+
+@pytest.fixture
+def damaged_runs(own_models, tmp_path) -> Path:
+    """A models folder (MNIST_MODELS_DIR) with the tiny default and, copied from it, a run
+    whose run.json has a number for a date ("started-123"), one whose params are a string
+    ("params-x"), a run folder that is a link to a folder outside models/ ("linked") and a
+    run whose model.keras is a link to /etc/passwd ("passwd"): see DAMAGED_RUNS."""
+    models = own_models("started-123", "params-x", "passwd")
+    for name, change in (("started-123", {"started_at": 123}), ("params-x", {"params": "x"})):
+        run_json = models / name / "run.json"
+        run_json.write_text(json.dumps({**json.loads(run_json.read_text()), **change}))
+    (models / "passwd" / "model.keras").unlink()
+    (models / "passwd" / "model.keras").symlink_to("/etc/passwd")
+    outside = tmp_path / "outside-models" / "linked"
+    shutil.copytree(models / "default", outside)
+    (models / "linked").symlink_to(outside, target_is_directory=True)
+    return models

@@ -206,7 +206,7 @@ def test_evaluate_refuses_every_unloadable_model_in_one_line(
         assert code == cli.EXIT_BAD_INPUT and not out, model
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert (
-        "has no model.keras (status: invalid)"
+        "Run 'no-json' cannot be used: run.json is missing"
         in run_cli(capsys, "evaluate", "--model", str(no_json))[2]
     )
 
@@ -314,3 +314,32 @@ def test_evaluate_json_on_an_empty_cache_prints_only_json(tmp_path):
     assert "Downloading data from" in done.stderr  # Keras' message moved, not lost
     assert "absl::InitializeLog" not in done.stderr and "XNNPACK" not in done.stderr
     assert (tmp_path / "cache" / "t10k-images-idx3-ubyte").is_file()  # the npm source won
+
+
+def test_damaged_runs_are_listed_with_their_reason_and_refused_in_one_line(capsys, damaged_runs):
+    from conftest import DAMAGED_RUNS
+
+    code, out, _ = run_cli(capsys, "list", "--json")
+    listed = {row["run_id"]: row for row in map(json.loads, out.splitlines())}
+    assert code == 0
+    for name in ("started-123", "params-x", "linked"):
+        assert listed[name]["status"] == "invalid" and DAMAGED_RUNS[name] in listed[name]["error"]
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0 and "invalid" in out
+    for name, reason in DAMAGED_RUNS.items():
+        code, _, err = run_cli(capsys, "evaluate", "--model", name)
+        assert code == 2 and err.count("\n") == 1 and reason in err, err
+
+
+def test_predict_names_a_folder_a_fifo_and_a_device_without_reading_them(
+    capsys, models_env, tmp_path
+):
+    fifo = tmp_path / "fifo.png"
+    os.mkfifo(fifo)
+    code, out, _ = run_cli(capsys, "predict", "--json", str(tmp_path), str(fifo), "/dev/zero")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and [r["error"].split(" ", 1)[1] for r in rows] == [
+        "is a folder, not a picture",
+        "is not a regular file (a device, a pipe or a socket)",
+        "is not a regular file (a device, a pipe or a socket)",
+    ]

@@ -7,7 +7,9 @@ the same "4" drawn directly (tests/pictures.py), so "read right" means "reads as
 from __future__ import annotations
 
 import io
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,6 +105,20 @@ class FakeUpload(io.BytesIO):
     """Like Streamlit's UploadedFile: a BytesIO with a name, possibly read already."""
 
     name = "digit.png"
+
+
+def test_what_is_not_a_file_is_named_and_never_read(tmp_path):
+    """A folder, a FIFO (reading one would block for ever) and /dev/zero (it never ends):
+    each refused by what it is, at once."""
+    fifo = tmp_path / "digit.png"
+    os.mkfifo(fifo)
+    for path, message in [
+        (tmp_path, "is a folder, not a picture"),
+        (fifo, "is not a regular file"),
+        (Path("/dev/zero"), "is not a regular file"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            images.load_image(path)
 
 
 def test_upload_read_twice(reference):

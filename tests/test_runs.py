@@ -169,3 +169,34 @@ def test_a_badly_typed_run_json_reads_as_invalid_with_the_reason(tmp_path, chang
     assert listed.label() == "r · ? · unreadable"
     with pytest.raises(ValueError, match="must be|missing|not one of"):
         runs.update_meta(run, **change)  # and nothing writes such a file
+
+
+def test_links_in_the_models_folder_are_refused_not_followed(tmp_path):
+    """A run folder that is a link (to a folder outside models/), and a model.keras that is
+    a link (to /etc/passwd): shown as unreadable or refused by name; deleting removes the
+    link only; nothing is read or removed through them."""
+    outside = tmp_path / "outside"
+    real = runs.create_run("fast-cnn", models_dir=outside, run_id="real", status="completed")
+    (real.path / "model.keras").write_bytes(b"precious")
+    old = time.time() - 2 * runs.STALE_TEMP_S
+    (real.path / ".model.keras.x.tmp").write_bytes(b"")
+    os.utime(real.path / ".model.keras.x.tmp", (old, old))
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "linked").symlink_to(real.path, target_is_directory=True)
+    passwd = runs.create_run("fast-cnn", models_dir=models, run_id="passwd", status="completed")
+    (passwd.path / "model.keras").symlink_to("/etc/passwd")
+
+    listed = {r.id: r for r in runs.list_runs(models)}
+    assert listed["linked"].status == "invalid" and "link" in listed["linked"].error
+    assert not listed["linked"].has_model and not listed["passwd"].has_model
+    with pytest.raises(ModelError, match="cannot be used: the run folder is a link"):
+        runs.resolve_model_path("linked", models)
+    with pytest.raises(ModelError, match="'passwd': model.keras is a link to another file"):
+        runs.resolve_model_path("passwd", models)
+    assert runs.remove_stale_temp_files(models) == []  # not through the link
+    runs.delete_run("linked", models)
+    assert (
+        not (models / "linked").exists() and (real.path / "model.keras").read_bytes() == b"precious"
+    )
+    assert (real.path / ".model.keras.x.tmp").exists()

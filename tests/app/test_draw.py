@@ -342,3 +342,12 @@ def test_demo_mode_refuses_big_uploads_in_one_line(models_env, monkeypatch):
         paper = 255 - stroke_of_one()[..., :3]
         at.file_uploader(key="draw_upload").set_value(("one.png", png(paper), "image/png")).run()
     assert not at.exception and not at.error and [m.label for m in at.metric] == ["Prediction"]
+
+
+@pytest.mark.parametrize("name", ["started-123", "linked", "passwd"])
+def test_a_damaged_run_is_never_loaded(damaged_runs, name):
+    at = draw_page()
+    at.query_params["run"] = name
+    at.run()
+    assert not at.exception and not at.error and at.warning
+    assert at.selectbox(key="draw_run").value.id == "default"

@@ -195,3 +195,21 @@ def test_a_made_up_run_in_the_address_is_ignored(models_env, address):
     assert at.selectbox(key="evaluate_run").value.id == "default"
     assert any("not available" in w.value for w in at.warning)
     assert "run" not in at.query_params and at.metric
+
+
+@pytest.mark.parametrize("name", ["started-123", "params-x", "linked", "passwd"])
+def test_a_damaged_run_in_the_address_is_explained_and_another_shown(damaged_runs, name):
+    from conftest import DAMAGED_RUNS
+
+    at = _page()
+    at.query_params["run"] = name
+    at.run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="evaluate_run").value.id == "default" and at.metric
+    offered = [option.split(" ")[0] for option in at.selectbox(key="evaluate_run").options]
+    assert name not in offered
+    warning = " ".join(w.value for w in at.warning)
+    if name == "passwd":  # its run.json is fine, its model is refused: not offered at all
+        assert "not available" in warning
+    else:
+        assert DAMAGED_RUNS[name] in warning

@@ -93,10 +93,11 @@ def test_quick_run_trains_and_links_to_evaluate(scratch_models):
     assert f"/evaluate?run={run_id}" in _texts(at)
     assert not at.button(key="train_start").disabled
 
-    again = _page()  # a reload: a new session that finds the job through the URL
+    again = _page()  # a reload or a shared link: a new session that finds the job by the URL
     again.query_params["job"] = run_id
     again.run()
-    assert "Your training is complete" in _texts(again)
+    assert "This training is complete" in _texts(again)  # not "Your": it cannot know
+    assert "Your" not in _texts(again)
 
 
 def test_demo_mode_disables_training(models_env, monkeypatch):
@@ -205,3 +206,16 @@ def test_a_second_request_waits_its_turn_and_can_be_cancelled(scratch_models, tm
     finally:
         queue.stop(other.run_id)
         assert queue.wait(other.run_id, 10) is other
+
+
+@pytest.mark.parametrize("name", ["started-123", "params-x", "linked"])
+def test_a_damaged_run_in_the_job_address_says_why(damaged_runs, name):
+    from conftest import DAMAGED_RUNS
+
+    at = _page()
+    at.query_params["job"] = name
+    at.run()
+    assert not at.exception
+    text = _texts(at)
+    assert "This run cannot be read" in text and DAMAGED_RUNS[name] in text
+    assert not at.button(key="train_start").disabled
