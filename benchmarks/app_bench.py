@@ -91,19 +91,17 @@ def _summary(values: list[float], digits: int) -> dict:
 
 def _models_dir_with(model_path: Path, tmp: Path) -> Path:
     """tmp/models/default: a copy of the model's run directory (or of the bare model file)."""
+    from mnist_core import runs
+
     target = tmp / "models" / "default"
     if (model_path.parent / "run.json").is_file():
         shutil.copytree(model_path.parent, target, ignore=shutil.ignore_patterns("STOP", "*.tmp"))
-        meta = json.loads((target / "run.json").read_text())
-        if meta.get("status") == "running":  # a copy of a run still training: a finished run here
-            meta["status"] = "completed"
-            (target / "run.json").write_text(json.dumps(meta))
+        run = runs.read_run(target)
+        if run.meta.status in runs.ACTIVE:  # a copy of a run still training: a finished run here
+            runs.update_meta(run, status="completed")
     else:
-        target.mkdir(parents=True)
+        runs.create_run("?", models_dir=target.parent, run_id="default", status="completed")
         shutil.copy2(model_path, target / "model.keras")
-        (target / "run.json").write_text(
-            json.dumps({"run_id": "default", "preset": "?", "status": "completed"})
-        )
     return target.parent
 
 

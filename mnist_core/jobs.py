@@ -61,7 +61,7 @@ class QueueState:
 class Request:
     """What became of a training request, in one read of its run directory.
 
-    status: one of `runs.STATUSES` ("unknown": no such request and no such run directory);
+    status: a key of `runs.STATUS_WORDS` ("unknown": no such request and no run directory);
     words: how a page says it; position: 0 while it trains, 1 for the next in line, ...,
     None otherwise; watch: its run.json, progress and history (None when there is no run
     directory); error: one line when it failed."""

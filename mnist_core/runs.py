@@ -10,7 +10,7 @@ The server creates the folder when a training is requested (status "queued", the
 parameters in run.json); the worker process trains into it. All writes go through `atomic`,
 so a killed process leaves either the previous complete file or the new one.
 
-Statuses (`STATUSES`, with the words pages show in `STATUS_WORDS`): a run.json says queued,
+Statuses (the keys of `STATUS_WORDS`, with the words pages show): a run.json says queued,
 starting, running, completed, stopped, failed or cancelled. Two more are derived on read,
 nothing rewritten: a run that says queued, starting or running whose process (`pid`) is
 gone reads "interrupted" (or "cancelled" while nothing had started training), and a folder
@@ -61,7 +61,6 @@ STATUS_WORDS = {
     "invalid": "Unreadable",
     "unknown": "Not found",
 }
-STATUSES = tuple(STATUS_WORDS)
 ACTIVE = ("queued", "starting", "running")  # a process will still change the run
 FINISHED = ("completed", "stopped", "failed", "interrupted", "cancelled")
 _WRITTEN = ("queued", "starting", "running", "completed", "stopped", "failed", "cancelled")
