@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 import warnings
 import zipfile
@@ -133,7 +132,9 @@ class Predictor:
                     TensorFlow without `tf.lite` (upstream deprecated `tf.lite.Interpreter`
                     for the separate LiteRT package; the pinned 2.21 still ships it).
     "auto" (the default) tries TFLite and falls back to TensorFlow, saying why in
-    `fallback_reason`. Both engines agree to 1e-5 (tests/test_inference.py).
+    `fallback_reason`: when the conversion fails, or when the converted model's outputs on
+    a few fixed inputs differ from the model's own. Both engines agree to 1e-5
+    (tests/test_inference.py). Loading a model writes no file (see `_to_tflite`).
 
     Sessions may share one Predictor: a TFLite interpreter serves one call at a time, so
     each has a lock (one for single images, one for batches); concrete TensorFlow
@@ -151,12 +152,14 @@ class Predictor:
         _check_shapes(model, model.name)  # a model built in memory skips load_model's check
         self.model = model
         self._model_shape = (-1, *_input_form(tuple(model.inputs[0].shape)[1:]))
-        self.output_kind = self._probe_output_kind()
+        probes = _probes().reshape(self._model_shape)
+        raw = np.asarray(model(probes, training=False), dtype=np.float32)
+        self.output_kind = _output_kind(raw)
         self.fallback_reason: str | None = None
         backend = None
         if engine in ("auto", "tflite"):
             try:
-                backend = _LiteBackend(model, self._model_shape)
+                backend = _LiteBackend(model, self._model_shape, probes, raw)
             except Exception as exc:  # converter and interpreter raise anything
                 reason = _shorten(" ".join(str(exc).split()))
                 if engine == "tflite":
@@ -199,29 +202,32 @@ class Predictor:
             raise InputError(f"Expected one image of shape (28, 28), got {x.shape}.")
         return _as_probabilities(self._backend.one(x.reshape(1, *IMAGE_SHAPE)), self.output_kind)[0]
 
-    def _probe_output_kind(self) -> str:
-        """Run the model on a few fixed inputs and see what its outputs look like.
 
-        Probing rather than reading the last layer's activation: a softmax can also sit in
-        its own Activation or Softmax layer, or in a custom one; the outputs tell for all.
-        """
-        rng = np.random.default_rng(0)
-        probes = np.stack(
-            [
-                np.zeros(IMAGE_SHAPE),
-                np.ones(IMAGE_SHAPE),
-                rng.random(IMAGE_SHAPE),
-                rng.random(IMAGE_SHAPE) ** 4,
-            ]
-        ).astype(np.float32)
-        y = np.asarray(
-            self.model(probes.reshape(self._model_shape), training=False), dtype=np.float64
-        )
-        if (y < -1e-6).any() or (y > 1 + 1e-6).any():
-            return "logits"
-        if np.allclose(y.sum(axis=1), 1.0, atol=1e-3):
-            return "probabilities"
-        return "scores"
+def _probes() -> np.ndarray:
+    """float32 (4, 28, 28, 1): a few fixed inputs the model is run on when it is loaded."""
+    rng = np.random.default_rng(0)
+    return np.stack(
+        [
+            np.zeros(IMAGE_SHAPE),
+            np.ones(IMAGE_SHAPE),
+            rng.random(IMAGE_SHAPE),
+            rng.random(IMAGE_SHAPE) ** 4,
+        ]
+    ).astype(np.float32)
+
+
+def _output_kind(y: np.ndarray) -> str:
+    """What the model's outputs on the probes look like (see `Predictor.output_kind`).
+
+    Probing rather than reading the last layer's activation: a softmax can also sit in
+    its own Activation or Softmax layer, or in a custom one; the outputs tell for all.
+    """
+    y = y.astype(np.float64)
+    if (y < -1e-6).any() or (y > 1 + 1e-6).any():
+        return "logits"
+    if np.allclose(y.sum(axis=1), 1.0, atol=1e-3):
+        return "probabilities"
+    return "scores"
 
 
 def _as_probabilities(y: np.ndarray, kind: str) -> np.ndarray:
@@ -265,11 +271,19 @@ class _LiteBackend:
 
     name = "TensorFlow Lite"
 
-    def __init__(self, model: keras.Model, model_shape: tuple):
+    def __init__(self, model: keras.Model, model_shape: tuple, probes: np.ndarray, expected):
+        """`expected`: the model's own outputs on `probes`, which the conversion must give."""
         flatbuffer = _to_tflite(model)
         self._model_shape = model_shape
         self._single = _Interpreter(flatbuffer, threads=1)
         self._many = _Interpreter(flatbuffer, threads=os.cpu_count() or 1)
+        for got in (self._many.run(probes), self._single.run(probes[:1])):
+            if not np.allclose(got, expected[: len(got)], rtol=1e-3, atol=1e-4):  # NaN fails
+                difference = float(np.max(np.abs(got - expected[: len(got)])))
+                raise ValueError(
+                    f"the converted model's outputs differ from the model's by up to "
+                    f"{difference:.3g} on test inputs"
+                )
         self.one(np.zeros((1, *IMAGE_SHAPE), np.float32))
         self.batch(np.zeros((BATCH_SIZE, *IMAGE_SHAPE), np.float32))
 
@@ -308,14 +322,33 @@ class _Interpreter:
 
 
 def _to_tflite(model: keras.Model) -> bytes:
-    """The model as a TFLite flatbuffer, float32 as trained (no quantisation).
+    """The model as a TFLite flatbuffer, float32 as trained (no quantisation), made in
+    memory: nothing is written to disk, not even to the temporary folder.
 
-    Through a SavedModel in a temporary folder, the converter's supported route for Keras 3.
-    (Converting a concrete function directly gave NaN outputs here.)
+    The forward pass is traced once, without AutoGraph, and frozen (its variables become
+    constants) by the converter. The other routes all write files:
+      * `model.export` + `from_saved_model` (Keras' own LiteRT export too) and
+        `from_keras_model` go through a SavedModel of the whole model in a temporary folder
+        (3 MB for the shipped model, removed), and tracing its signatures runs AutoGraph,
+        which writes the Python source it generates to two `__autograph_generated_file*.py`
+        in the temporary folder, removed only at a clean interpreter exit (never after a
+        server's SIGTERM or a `kill -9`);
+      * `from_concrete_functions` with the model as `trackable_obj`, or with
+        `experimental_lower_to_saved_model` left on, saves a SavedModel as well, and that
+        one gave NaN outputs with a Keras 3 model (the NaN noted here before).
+    Same flatbuffer operations, predictions bit for bit the same as through the SavedModel
+    on the 10,000 test images, and the conversion faster (docs/hardening.md). TensorFlow
+    calls this frozen-graph path deprecated; should it go, the conversion fails and the
+    Predictor falls back to the TensorFlow engine, saying why.
     """
-    with tempfile.TemporaryDirectory(prefix="mnist-tflite-") as folder:
-        model.export(folder, format="tf_saved_model", verbose=False)
-        return tf.lite.TFLiteConverter.from_saved_model(folder).convert()
+    spec = model.inputs[0]
+    forward = tf.function(lambda x: model(x, training=False), autograph=False)
+    concrete = forward.get_concrete_function(tf.TensorSpec((None, *spec.shape[1:]), spec.dtype))
+    # The constructor, not `from_concrete_functions`, which only adds a log line asking for
+    # the `trackable_obj` (needed where nothing else holds the variables: `model` does here).
+    converter = tf.lite.TFLiteConverter([concrete])
+    converter.experimental_lower_to_saved_model = False  # else an empty temporary folder
+    return converter.convert()
 
 
 # --------------------------------------------------------------------------- one picture

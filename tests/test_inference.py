@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import threading
 import zipfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,6 +19,9 @@ from PIL import Image, ImageDraw
 from mnist_core import inference, preprocess
 from mnist_core.errors import InputError, ModelError
 from mnist_core.inference import Prediction, Predictor, load_model, predict_image
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_MODEL = ROOT / "models" / "default" / "model.keras"
 
 
 def save(model: keras.Model, directory, name: str, suffix: str = ".keras"):
@@ -169,6 +177,26 @@ def test_a_model_tflite_cannot_take_falls_back_to_tensorflow(monkeypatch, cnn_pa
         Predictor.from_path(cnn_path, engine="onnx")
 
 
+def test_a_conversion_that_changes_the_outputs_falls_back_to_tensorflow(
+    monkeypatch, cnn_path, images
+):
+    """A flatbuffer that converts fine but computes something else (as a SavedModel of a
+    Keras 3 model did once: NaN) is caught on the probes and not used."""
+    convert = inference._to_tflite
+    other = classifier("sigmoid")  # same shapes, other outputs
+    monkeypatch.setattr(inference, "_to_tflite", lambda model: convert(other))
+    fallback = Predictor.from_path(cnn_path)
+    assert fallback.engine == "TensorFlow"
+    assert fallback.fallback_reason.startswith(
+        "ValueError: the converted model's outputs differ from the model's by up to"
+    )
+    np.testing.assert_allclose(
+        fallback.predict_batch(images), fallback.model.predict(images, verbose=0), atol=1e-5
+    )
+    with pytest.raises(ModelError, match="cannot run on TensorFlow Lite: the converted model"):
+        Predictor.from_path(cnn_path, engine="tflite")
+
+
 def test_single_images_and_batches_from_many_threads_at_once(predictor, images):
     expected = predictor.predict_batch(images)
     wrong = []
@@ -280,3 +308,69 @@ def test_lambda_layer_is_refused_for_safety(tmp_path, suffix):
 )
 def test_wrong_shapes_are_refused(tmp_path, kwargs, match):
     assert_model_error(save(classifier(**kwargs), tmp_path, "wrong"), match)
+
+
+# --------------------------------------------------------------------------- no files
+
+
+def test_loading_a_model_needs_no_temporary_folder(monkeypatch, tmp_path, cnn_path, images):
+    """With a temporary folder that does not exist, whatever would write there fails (the
+    SavedModel the conversion once went through, AutoGraph's generated source), so the TFLite
+    engine would be lost to the fallback. It is not: nothing is written."""
+    missing = tmp_path / "no-such-folder"
+    monkeypatch.setenv("TMPDIR", str(missing))
+    monkeypatch.setattr(tempfile, "tempdir", str(missing))
+    lite = Predictor.from_path(cnn_path)
+    assert (lite.engine, lite.fallback_reason) == ("TensorFlow Lite", None)
+    graph = Predictor.from_path(cnn_path, engine="tensorflow")
+    np.testing.assert_allclose(lite.predict_batch(images), graph.predict_batch(images), atol=1e-5)
+    assert not missing.exists()
+
+
+_LOAD_AND_PREDICT = """
+import json, sys, tempfile
+from pathlib import Path
+
+def listing(folder):
+    return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*"))
+
+folder, model = tempfile.gettempdir(), Path(sys.argv[1])
+before = {"temp": listing(folder), "model": listing(model.parent)}
+import numpy as np
+from mnist_core.inference import Predictor, load_model, predict_image
+
+images = np.random.default_rng(0).random((300, 28, 28, 1), dtype=np.float32)
+engines = []
+for engine in ("auto", "tensorflow"):
+    predictor = Predictor(load_model(model), engine)
+    predictor.predict_batch(images)
+    predictor.predict_one(images[0])
+    predict_image(predictor, (images[1, :, :, 0] * 255).astype(np.uint8))
+    engines.append(predictor.engine)
+after = {"temp": listing(folder), "model": listing(model.parent)}
+print(json.dumps({"folder": folder, "engines": engines, "before": before, "after": after}))
+"""
+
+
+def test_loading_and_predicting_leave_the_temporary_folder_as_it_was(tmp_path):
+    """A fresh interpreter (as a server starts) with a temporary folder of its own: the
+    shipped model loaded on both engines, batches, single images and a picture predicted;
+    the folder is listed before and after, inside the process (AutoGraph removes its files
+    only at a clean exit, which a server stopped by SIGTERM never reaches) and again after."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "MNIST_STUDIO_DEMO": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD_AND_PREDICT, str(SHIPPED_MODEL)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["folder"] == str(temp)
+    assert seen["engines"] == ["TensorFlow Lite", "TensorFlow"]
+    assert seen["before"]["temp"] == [] and seen["after"] == seen["before"]
+    assert list(temp.iterdir()) == []
