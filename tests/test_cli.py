@@ -343,3 +343,25 @@ def test_predict_names_a_folder_a_fifo_and_a_device_without_reading_them(
         "is not a regular file (a device, a pipe or a socket)",
         "is not a regular file (a device, a pipe or a socket)",
     ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--preset", "fast-cnn", "--epochs", "0"],
+        ["train", "--preset", "no-such-preset"],
+        ["train", "--preset", "fast-cnn", "--run-id", "../x"],
+        ["train"],
+    ],
+)
+def test_bad_training_arguments_are_refused_before_tensorflow_is_loaded(args):
+    """A typo costs a fraction of a second, not the seconds of importing TensorFlow."""
+    script = (
+        "import sys; from mnist_core import cli; code = cli.main(sys.argv[1:]); "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules); sys.exit(code)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == cli.EXIT_BAD_INPUT and done.stdout == "False False\n"
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
