@@ -8,7 +8,14 @@ The app itself is streamlit_app.py; this wraps it in `st.App` for one thing plai
     and its test-set scores (`shared.warm_up_default_model`), so that the
     first Draw or Evaluate visit does not wait for them. `MNIST_STUDIO_WARM_MODEL=0` turns
     this off.
-`streamlit run streamlit_app.py` still works, without the warm-up.
+It also puts `upload_guard.UploadGuard` in front of Streamlit's upload endpoint: in demo
+mode (`MNIST_STUDIO_DEMO=1`) uploads are limited to the demo's cap (Streamlit's own
+`server.maxUploadSize` lowered to it as well), so many a minute per session and per address,
+and so many bytes held; in every mode each session keeps only its latest upload, and the
+files of sessions that are gone are released.
+And `page_addresses.PageAddresses` sends an address that names no page (/etc/passwd) to the
+app's own "Page not found" instead of the blank page Streamlit would show.
+`streamlit run streamlit_app.py` still works, without the warm-up and the two guards.
 """
 
 from __future__ import annotations
@@ -18,16 +25,44 @@ import os
 from contextlib import asynccontextmanager
 
 import streamlit as st
+from starlette.middleware import Middleware
+from streamlit import config
+
+from mnist_core import paths
+from page_addresses import PageAddresses
+from pages import shared
+from upload_guard import StreamlitStore, UploadGuard, UploadLedger, UploadLimits, sweep_periodically
+
+
+def upload_limits() -> UploadLimits:
+    """The demo's limits with MNIST_STUDIO_DEMO=1; otherwise only the releasing of files."""
+    release_after_s = config.get_option("server.disconnectedSessionTTL")  # Streamlit's own wait
+    if paths.demo_mode():
+        return UploadLimits.demo(shared.DEMO_MAX_UPLOAD_MB, release_after_s)
+    return UploadLimits(release_after_s=release_after_s)
+
+
+uploads = UploadLedger(upload_limits(), StreamlitStore())
 
 
 @asynccontextmanager
 async def warm_up(app):
-    from pages import shared
+    if uploads.limits.max_file_bytes is not None:
+        # Streamlit's own check (the exact file size) with the demo's cap; UploadGuard refuses
+        # bigger bodies first, and still does if a reloaded config.toml undoes this.
+        config.set_option("server.maxUploadSize", shared.DEMO_MAX_UPLOAD_MB, "serve.py (demo mode)")
+    sweeper = asyncio.create_task(sweep_periodically(uploads))
+    try:
+        await asyncio.to_thread(shared.warm_up)
+        if os.environ.get("MNIST_STUDIO_WARM_MODEL", "1") != "0":
+            shared.want_model_warm_up()  # started by streamlit_app.py once a page has run
+        yield
+    finally:
+        sweeper.cancel()
 
-    await asyncio.to_thread(shared.warm_up)
-    if os.environ.get("MNIST_STUDIO_WARM_MODEL", "1") != "0":
-        shared.want_model_warm_up()  # started by streamlit_app.py once a page has run
-    yield
 
-
-app = st.App("streamlit_app.py", lifespan=warm_up)
+app = st.App(
+    "streamlit_app.py",
+    lifespan=warm_up,
+    middleware=[Middleware(UploadGuard, ledger=uploads), Middleware(PageAddresses)],
+)
