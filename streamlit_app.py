@@ -14,6 +14,10 @@ PAGES = [
     ),
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    # Where the server sends addresses that name no page (see serve.py); not in the menu.
+    st.Page(
+        "pages/not_found.py", title="Page not found", url_path="not-found", visibility="hidden"
+    ),
 ]
 
 page = st.navigation(PAGES)

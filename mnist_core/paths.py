@@ -26,7 +26,7 @@ def data_dir_override() -> Path | None:
 
 
 def demo_mode() -> bool:
-    """Hosted-demo mode (`MNIST_STUDIO_DEMO=1`): no training, no deleting, nothing written.
+    """Hosted-demo mode (`MNIST_STUDIO_DEMO=1`): no training, no deleting, nothing kept on disk.
 
     The pages hide what would write, and the training queue and `runs.delete_run` refuse
     as well, so a forged request cannot get past a disabled button.

@@ -27,7 +27,7 @@ DEMO_MAX_UPLOAD_MB = 2  # uploads in demo mode (server.maxUploadSize caps everyo
 
 
 def demo_mode() -> bool:
-    """Hosted-demo mode (`MNIST_STUDIO_DEMO=1`): no training, no deleting, no writing."""
+    """Hosted-demo mode (`MNIST_STUDIO_DEMO=1`): no training, no deleting, nothing kept on disk."""
     return paths.demo_mode()
 
 

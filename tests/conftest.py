@@ -217,7 +217,7 @@ def odd_model_runs(models_env, odd_models, tmp_path, monkeypatch) -> list[str]:
     return list(odd_models)
 
 
-DAMAGED_RUNS = {  # name -> what the app says of it, in part
+_DAMAGED_RUNS = {  # name -> what the app says of it, in part
     "started-123": "started_at must be text, got 123",
     "params-x": "params must be an object, got 'x'",
     "linked": "the run folder is a link to another folder; refused",
@@ -230,7 +230,7 @@ def damaged_runs(own_models, tmp_path) -> Path:
     """A models folder (MNIST_MODELS_DIR) with the tiny default and, copied from it, a run
     whose run.json has a number for a date ("started-123"), one whose params are a string
     ("params-x"), a run folder that is a link to a folder outside models/ ("linked") and a
-    run whose model.keras is a link to /etc/passwd ("passwd"): see DAMAGED_RUNS."""
+    run whose model.keras is a link to /etc/passwd ("passwd"): see `damaged_reasons`."""
     models = own_models("started-123", "params-x", "passwd")
     for name, change in (("started-123", {"started_at": 123}), ("params-x", {"params": "x"})):
         run_json = models / name / "run.json"
@@ -241,3 +241,9 @@ def damaged_runs(own_models, tmp_path) -> Path:
     shutil.copytree(models / "default", outside)
     (models / "linked").symlink_to(outside, target_is_directory=True)
     return models
+
+
+@pytest.fixture
+def damaged_reasons() -> dict[str, str]:
+    """{name of a damaged run: what the app says of it, in part} (see `damaged_runs`)."""
+    return dict(_DAMAGED_RUNS)

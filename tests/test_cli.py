@@ -316,17 +316,19 @@ def test_evaluate_json_on_an_empty_cache_prints_only_json(tmp_path):
     assert (tmp_path / "cache" / "t10k-images-idx3-ubyte").is_file()  # the npm source won
 
 
-def test_damaged_runs_are_listed_with_their_reason_and_refused_in_one_line(capsys, damaged_runs):
-    from conftest import DAMAGED_RUNS
-
+def test_damaged_runs_are_listed_with_their_reason_and_refused_in_one_line(
+    capsys, damaged_runs, damaged_reasons
+):
     code, out, _ = run_cli(capsys, "list", "--json")
     listed = {row["run_id"]: row for row in map(json.loads, out.splitlines())}
     assert code == 0
     for name in ("started-123", "params-x", "linked"):
-        assert listed[name]["status"] == "invalid" and DAMAGED_RUNS[name] in listed[name]["error"]
+        assert (
+            listed[name]["status"] == "invalid" and damaged_reasons[name] in listed[name]["error"]
+        )
     code, out, _ = run_cli(capsys, "list")
     assert code == 0 and "invalid" in out
-    for name, reason in DAMAGED_RUNS.items():
+    for name, reason in damaged_reasons.items():
         code, _, err = run_cli(capsys, "evaluate", "--model", name)
         assert code == 2 and err.count("\n") == 1 and reason in err, err
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import zipfile
@@ -19,6 +16,8 @@ from PIL import Image, ImageDraw
 from mnist_core import inference, preprocess
 from mnist_core.errors import InputError, ModelError
 from mnist_core.inference import Prediction, Predictor, load_model, predict_image
+
+from fresh_python import run_demo_script
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL = ROOT / "models" / "default" / "model.keras"
@@ -359,17 +358,7 @@ def test_loading_and_predicting_leave_the_temporary_folder_as_it_was(tmp_path):
     only at a clean exit, which a server stopped by SIGTERM never reaches) and again after."""
     temp = tmp_path / "tmp"
     temp.mkdir()
-    env = {**os.environ, "TMPDIR": str(temp), "MNIST_STUDIO_DEMO": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [sys.executable, "-c", _LOAD_AND_PREDICT, str(SHIPPED_MODEL)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = run_demo_script(_LOAD_AND_PREDICT, str(SHIPPED_MODEL), temp=temp, timeout=120)
     assert seen["folder"] == str(temp)
     assert seen["engines"] == ["TensorFlow Lite", "TensorFlow"]
     assert seen["before"]["temp"] == [] and seen["after"] == seen["before"]

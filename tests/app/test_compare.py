@@ -97,15 +97,15 @@ def test_runs_with_a_missing_or_invalid_run_json_are_listed_as_unreadable(models
     assert not at.exception and not (models / "bad-json").exists()
 
 
-def test_damaged_runs_show_why_and_a_linked_run_is_unlinked_not_followed(damaged_runs):
-    from conftest import DAMAGED_RUNS
-
+def test_damaged_runs_show_why_and_a_linked_run_is_unlinked_not_followed(
+    damaged_runs, damaged_reasons
+):
     at = compare_page()
     assert not at.exception and not at.error
     table = at.dataframe[0].value.set_index("Run")
     for name in ("started-123", "params-x", "linked"):
         assert table.loc[name, "Status"] == "Unreadable"
-        assert DAMAGED_RUNS[name] in table.loc[name, "Problem"]
+        assert damaged_reasons[name] in table.loc[name, "Problem"]
     outside = (damaged_runs / "linked").resolve()
     at.selectbox(key="compare_delete").set_value("linked").run()
     at.checkbox(key="compare_confirm").check().run()

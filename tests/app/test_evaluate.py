@@ -198,9 +198,9 @@ def test_a_made_up_run_in_the_address_is_ignored(models_env, address):
 
 
 @pytest.mark.parametrize("name", ["started-123", "params-x", "linked", "passwd"])
-def test_a_damaged_run_in_the_address_is_explained_and_another_shown(damaged_runs, name):
-    from conftest import DAMAGED_RUNS
-
+def test_a_damaged_run_in_the_address_is_explained_and_another_shown(
+    damaged_runs, damaged_reasons, name
+):
     at = _page()
     at.query_params["run"] = name
     at.run()
@@ -212,4 +212,4 @@ def test_a_damaged_run_in_the_address_is_explained_and_another_shown(damaged_run
     if name == "passwd":  # its run.json is fine, its model is refused: not offered at all
         assert "not available" in warning
     else:
-        assert DAMAGED_RUNS[name] in warning
+        assert damaged_reasons[name] in warning

@@ -14,6 +14,8 @@ from mnist_core import runs
 from mnist_core.errors import InputError
 from mnist_core.training import TrainConfig
 
+from fresh_python import run_demo_script
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / ".streamlit" / "config.toml"
 TIMEOUT = 90
@@ -99,3 +101,57 @@ def test_demo_mode_writes_nothing_whatever_a_visitor_tries(own_models, monkeypat
     with pytest.raises(InputError, match="turned off in this demo"):
         runs.delete_run("second")
     assert _snapshot(models) == before
+
+
+# A fresh interpreter, as a server starts, visiting every page in demo mode (all that the
+# Draw page offers included); the folders are listed inside it, before and after, since
+# AutoGraph's files (the leftovers this guards against) went only at a clean exit.
+_VISIT_EVERY_PAGE = """
+import json, sys, tempfile
+from pathlib import Path
+
+root = Path(sys.argv[1])
+sys.path[:0] = [str(root), str(root / "tests" / "app")]
+folders = [tempfile.gettempdir(), *sys.argv[2:]]
+
+def listing():
+    return {f: sorted(str(p.relative_to(f)) for p in Path(f).rglob("*")) for f in folders}
+
+from streamlit.testing.v1 import AppTest  # makes its own temporary folder: listed before
+from test_draw import canvas_with, png, stroke_of_one
+
+before = listing()
+
+import numpy as np
+
+big = np.random.default_rng(0).integers(200, 256, (760, 760, 3), dtype=np.uint8)
+big[100:660, 370:390] = 0  # a 1 on noisy paper: a PNG of 1.4 MB (Starlette spools over 1 MB)
+problems = []
+with canvas_with(stroke_of_one()):
+    at = AppTest.from_file(str(root / "streamlit_app.py"), default_timeout=90).run()
+    for page in ["train", "evaluate", "draw", "compare", "home"]:
+        at.switch_page(f"pages/{page}.py").run()
+        problems += [page] if at.exception else []
+    at.switch_page("pages/evaluate.py").run()
+    at.toggle(key="evaluate_normalise").set_value(True).run()
+    at.switch_page("pages/draw.py").run()
+    at.multiselect(key="draw_compare").set_value(["second"]).run()
+    at.file_uploader(key="draw_upload").set_value(("big.png", png(big), "image/png")).run()
+    problems += ["draw"] if at.exception else []
+    read = [m.value for m in at.metric]
+print(json.dumps({"before": before, "after": listing(), "problems": problems, "read": read}))
+"""
+
+
+def test_every_page_in_demo_mode_leaves_the_temporary_folder_as_it_was(own_models, tmp_path):
+    from mnist_core import paths
+
+    models = own_models("second")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    folders = [str(models)] + [str(f) for f in (paths.cache_dir(),) if f.is_dir()]
+    seen = run_demo_script(_VISIT_EVERY_PAGE, str(ROOT), *folders, temp=temp, timeout=180)
+    assert seen["problems"] == [] and seen["read"] == ["1", "1"]  # the drawing, the upload
+    assert len(seen["before"][str(temp)]) == 1  # AppTest's folder, removed at its exit
+    assert seen["after"] == seen["before"]
+    assert list(temp.iterdir()) == []

@@ -209,13 +209,11 @@ def test_a_second_request_waits_its_turn_and_can_be_cancelled(scratch_models, tm
 
 
 @pytest.mark.parametrize("name", ["started-123", "params-x", "linked"])
-def test_a_damaged_run_in_the_job_address_says_why(damaged_runs, name):
-    from conftest import DAMAGED_RUNS
-
+def test_a_damaged_run_in_the_job_address_says_why(damaged_runs, damaged_reasons, name):
     at = _page()
     at.query_params["job"] = name
     at.run()
     assert not at.exception
     text = _texts(at)
-    assert "This run cannot be read" in text and DAMAGED_RUNS[name] in text
+    assert "This run cannot be read" in text and damaged_reasons[name] in text
     assert not at.button(key="train_start").disabled
