@@ -62,7 +62,6 @@ STATUS_WORDS = {
     "unknown": "Not found",
 }
 ACTIVE = ("queued", "starting", "running")  # a process will still change the run
-FINISHED = ("completed", "stopped", "failed", "interrupted", "cancelled")
 _WRITTEN = ("queued", "starting", "running", "completed", "stopped", "failed", "cancelled")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
