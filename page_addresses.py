@@ -10,6 +10,7 @@ Single-segment addresses are Streamlit's to judge (an unknown one shows its own 
 found" over the home page), and any address with a segment of its own routes
 (`STREAMLIT_ROUTES`) passes untouched: the frontend probes /<page>/_stcore/health and
 /<page>/_stcore/stream to find the server's base path, and a redirect there breaks the app.
+The REST API's addresses, /v1/... and /api/... (`API_ROUTES`, api_routes.py), pass as well.
 """
 
 from __future__ import annotations
@@ -21,11 +22,15 @@ NOT_FOUND = "/not-found"  # pages/not_found.py's url_path in streamlit_app.py
 # First segments of Streamlit 1.67's own multi-segment routes (starlette_routes.py and
 # starlette_static_routes.py: core, media, components, its assets, the app's static files).
 STREAMLIT_ROUTES = frozenset({"_stcore", "static", "component", "media", "app"})
+# First segments of the REST API's addresses (api_routes.py): answered there, in JSON.
+API_ROUTES = frozenset({"v1", "api"})
 
 
 def redirect_for(path: str) -> str | None:
     """Where to send a browser that asked for `path`, or None to let Streamlit answer."""
     parts = path.strip("/").split("/")
+    if parts[0] in API_ROUTES and path.startswith(f"/{parts[0]}"):
+        return None  # the REST API's (api_routes.py), which answers unknown ones in JSON
     if STREAMLIT_ROUTES.intersection(parts) or path in ("", "/"):
         # Streamlit's routes, and its frontend's probes of them under the page's address
         # (it asks /compare/_stcore/health while it works out the server's base path).

@@ -15,7 +15,9 @@ and so many bytes held; in every mode each session keeps only its latest upload,
 files of sessions that are gone are released.
 And `page_addresses.PageAddresses` sends an address that names no page (/etc/passwd) to the
 app's own "Page not found" instead of the blank page Streamlit would show.
-`streamlit run streamlit_app.py` still works, without the warm-up and the two guards.
+It serves the REST API (api_routes.py: TensorFlow Serving's /v1/models/... and /api/read)
+beside the pages, sharing their models; `MNIST_STUDIO_API=0` switches it off.
+`streamlit run streamlit_app.py` still works, without the warm-up, the two guards and the API.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import streamlit as st
 from starlette.middleware import Middleware
 from streamlit import config
 
+import api_routes
 from mnist_core import paths
 from page_addresses import PageAddresses
 from pages import shared
@@ -64,5 +67,10 @@ async def warm_up(app):
 app = st.App(
     "streamlit_app.py",
     lifespan=warm_up,
-    middleware=[Middleware(UploadGuard, ledger=uploads), Middleware(PageAddresses)],
+    routes=api_routes.routes(),
+    middleware=[
+        Middleware(api_routes.JsonErrors),
+        Middleware(UploadGuard, ledger=uploads),
+        Middleware(PageAddresses),
+    ],
 )

@@ -7,6 +7,7 @@ and as ratios):
     latency  single-image prediction (the Draw page's path) against plain model.predict
     eval     full test-set evaluation, every metric
     app      server start to rendered home page, stroke end to new prediction, peak memory
+    api      the REST API over loopback: one instance p50, 8 concurrent clients x 200 p95
 
 Writes benchmarks/results/latest.json and latest.md and prints the table. No assertions:
 the targets are printed beside the figures.
@@ -38,7 +39,7 @@ from mnist_core.data import load_mnist  # noqa: E402
 from mnist_core.training import TrainConfig, environment, train  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-SECTIONS = ("train", "best", "latency", "eval", "app")
+SECTIONS = ("train", "best", "latency", "eval", "app", "api")
 
 
 def log(message: str) -> None:
@@ -382,6 +383,25 @@ def markdown(report: dict) -> str:
                 f"| strokes not read as drawn (left out above) | {len(app['stroke_misses'])}: "
                 f"{'; '.join(app['stroke_misses'])} | - | - | - |"
             )
+    if "api" in r and "one_instance_ms" in r["api"]:
+        a = r["api"]
+        one, read, many = a["one_instance_ms"], a["read_picture_ms"], a["concurrent_ms"]
+        lines.append(
+            f"| REST API :predict, one instance over loopback, p50 / p95 | {one['p50']:.2f} / "
+            f"{one['p95']:.2f} ms | /api/read (PNG, preprocessing included) {read['p50']:.2f} ms "
+            f"p50 | - | - |"
+        )
+        if "one_instance_new_connection_ms" in a:
+            fresh = a["one_instance_new_connection_ms"]
+            lines.append(
+                f"| … a new connection per request, p50 / p95 | {fresh['p50']:.2f} / "
+                f"{fresh['p95']:.2f} ms | - | - | - |"
+            )
+        lines.append(
+            f"| … {many['clients']} clients × {many['calls'] // many['clients']} requests at once, "
+            f"p50 / p95 | {many['p50']:.2f} / {many['p95']:.2f} ms ({many['requests_per_s']:.0f} "
+            f"requests/s, {a['wrong']} wrong) | - | - | - |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -460,6 +480,10 @@ def main(argv=None) -> int:
         from app_bench import bench_app  # noqa: E402  (benchmarks/app_bench.py: needs Chromium)
 
         measure("app", bench_app, ROOT, model_path=model_path)
+    if "api" in sections:
+        from api_bench import bench_api  # noqa: E402  (benchmarks/api_bench.py)
+
+        measure("api", bench_api, ROOT, model_path=model_path, data=data)
     print(markdown(report))
     return 1 if report["failed"] else 0
 

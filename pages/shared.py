@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from mnist_core import paths, runs
+from mnist_core import api, paths, runs
 from mnist_core.data import Mnist, load_mnist
 from mnist_core.errors import StudioError
 from pages.explorer import mean_images as mean_images_of
@@ -56,16 +56,17 @@ def mean_images() -> np.ndarray:
     return mean_images_of(data.x_train, data.y_train)
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=16)
-def _predictor(model_path: str, mtime: float):
-    from mnist_core.inference import Predictor, load_model
-
-    return Predictor(load_model(model_path))
+# The model cache is mnist_core.api's, shared with the REST API (api_routes.py): one load per
+# server process and model file version, whichever asks first. `_predictor(path, mtime)`.
+_predictor = api.MODELS
 
 
 def predictor(model_path: Path):
     """The Predictor for a model file, loaded once per server process and file version."""
-    return _predictor(str(model_path), model_path.stat().st_mtime)
+    if api.MODELS.holds(model_path):
+        return api.MODELS.get(model_path)
+    with st.spinner("Loading the model…"):
+        return api.MODELS.get(model_path)
 
 
 @st.cache_resource(show_spinner="Evaluating on the 10,000 test images…", max_entries=16)

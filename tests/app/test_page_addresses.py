@@ -31,6 +31,13 @@ from page_addresses import NOT_FOUND, PageAddresses, redirect_for
         ("/_stcore/upload_file/session/file", None),
         ("/compare/_stcore/health", None),  # the frontend's probe for a base path
         ("/not-found/_stcore/stream", None),
+        ("/v1/models/default", None),  # the REST API's addresses (api_routes.py) pass
+        ("/v1/models/default/metadata", None),
+        ("/v1/models/default/versions/1:predict", None),
+        ("/v1/no/such/thing", None),
+        ("/api/read", None),
+        ("/api/x/y", None),
+        ("/a/v1/models/default", NOT_FOUND),  # only as the first segment
     ],
 )
 def test_where_each_address_goes(path, target):
