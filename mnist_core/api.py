@@ -133,15 +133,12 @@ def model_path_of(run_id: Any) -> Path:
         run = runs.get_run(run_id)
     except ModelError:
         raise ApiError(404, f"No model called {run_id!r}.") from None
-    if run.error:
-        raise ApiError(404, f"Run {run_id!r} cannot be used: {run.error}")
-    if run.model_path.is_symlink():
-        raise ApiError(404, f"Run {run_id!r}: model.keras is a link to another file; refused")
-    if run.status in runs.ACTIVE:
+    if run.status in runs.ACTIVE:  # (an unreadable run reads "invalid", never active)
         raise ApiError(404, f"Run {run_id!r} is still training ({run.status}).")
-    if not run.has_model:
-        raise ApiError(404, f"Run {run_id!r} has no model (status: {run.status}).")
-    return run.model_path
+    try:
+        return runs.model_file(run)
+    except ModelError as exc:
+        raise ApiError(404, str(exc)) from None
 
 
 def predictor_of(run_id: Any):

@@ -342,6 +342,12 @@ def resolve_model_path(ref: str | None, models_dir: Path | None = None) -> Path:
         run = read_run(candidate)
     else:
         run = get_run(ref, models_dir)
+    return model_file(run)
+
+
+def model_file(run: Run) -> Path:
+    """The run's model.keras, or ModelError saying why it cannot be used: run.json unreadable,
+    the folder or the model file a link (refused, see `_plain_file`), no model yet."""
     if run.error:
         raise ModelError(f"Run {run.id!r} cannot be used: {run.error}")
     if run.model_path.is_symlink():
