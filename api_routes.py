@@ -19,7 +19,6 @@ does what a server must around it:
 from __future__ import annotations
 
 import logging
-import math
 import os
 import sys
 import time
@@ -31,7 +30,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mnist_core import api, paths
-from upload_guard import MB, MULTIPART_FRAMING_BYTES, WINDOW_S, _client_of, _content_length
+from upload_guard import (
+    MB,
+    MULTIPART_FRAMING_BYTES,
+    WINDOW_S,
+    _client_of,
+    _content_length,
+    recent_times,
+    wait_s,
+)
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 DEMO_REQUESTS_PER_MINUTE = 120  # per client address: two a second, far more than a person
@@ -92,11 +99,10 @@ class RateLimit:
         if self.limit is None:
             return None
         now = self.clock()
-        times = self.recent.setdefault(client, deque())
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        if len(times) >= self.limit:
-            return max(1.0, math.ceil(times[0] + self.window_s - now))
+        times = recent_times(self.recent, client, now, self.window_s)
+        wait = wait_s(times, self.limit, self.window_s, now)
+        if wait is not None:
+            return float(wait)
         times.append(now)
         if len(self.recent) > 10_000:  # forget idle addresses
             for key in [k for k, t in self.recent.items() if not t or t[-1] <= now - self.window_s]:

@@ -179,8 +179,8 @@ class UploadLedger:
             (("session", session_id), limits.uploads_per_session, "from this session"),
         ]
         for key, limit, whose in windows:
-            if limit is not None and len(times := self._window(key, now)) >= limit:
-                wait = max(1, math.ceil(times[0] + limits.window_s - now))
+            wait = wait_s(self._window(key, now), limit, limits.window_s, now)
+            if wait is not None:
                 return Refusal(
                     429,
                     f"Upload refused: more than {limit} uploads a minute {whose} in this demo; "
@@ -268,10 +268,7 @@ class UploadLedger:
     # -- bookkeeping
 
     def _window(self, key: tuple[str, str], now: float) -> deque[float]:
-        times = self.recent.setdefault(key, deque())
-        while times and times[0] <= now - self.limits.window_s:
-            times.popleft()
-        return times
+        return recent_times(self.recent, key, now, self.limits.window_s)
 
     def _releasable(self, session_id: str) -> list[_Held]:
         held = list(self.files.get(session_id, {}).values())
@@ -369,6 +366,23 @@ class UploadGuard:
         await self.app(scope, receive, watched)
         if 200 <= status < 300:
             self.ledger.deleted(session_id, file_id)
+
+
+def recent_times(recent: dict, key, now: float, window_s: float) -> deque[float]:
+    """`recent[key]`: the times of its events in the last `window_s` seconds (a sliding
+    window; older times are dropped here)."""
+    times = recent.setdefault(key, deque())
+    while times and times[0] <= now - window_s:
+        times.popleft()
+    return times
+
+
+def wait_s(times: deque[float], limit: int | None, window_s: float, now: float) -> int | None:
+    """None when one more event fits `limit` in the window `times` holds, else the whole
+    seconds (at least 1) until one does."""
+    if limit is None or len(times) < limit:
+        return None
+    return max(1, math.ceil(times[0] + window_s - now))
 
 
 async def sweep_periodically(ledger: UploadLedger, every_s: float = SWEEP_EVERY_S) -> None:
