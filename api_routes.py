@@ -164,10 +164,13 @@ class Api:
     async def _answer(self, request: Request) -> JSONResponse:
         path = request.url.path
         if not enabled():
-            return _answer(404, {"error": "The REST API is switched off on this server."})
+            return await _refused(
+                request, 404, {"error": "The REST API is switched off on this server."}
+            )
         wait = self.rate.wait_s(_client_of(request.scope))
         if wait is not None:
-            return _answer(
+            return await _refused(
+                request,
                 429,
                 {
                     "error": f"Too many requests: at most {self.rate.limit} a minute from one address "
@@ -178,18 +181,15 @@ class Api:
         allowed = api.allowed_method(path)
         if allowed is None or not (
             request.method == allowed or (request.method, allowed) == ("HEAD", "GET")
-        ):  # no such address (404), or the wrong method (405): nothing to read
+        ):  # no such address (404), or the wrong method (405)
             status, content = api.handle({"method": request.method, "path": path})
-            return _answer(status, content, {"Allow": allowed} if allowed else None)
+            return await _refused(request, status, content, {"Allow": allowed} if allowed else None)
         picture_route = allowed is not None and path.startswith("/api/")
         cap = max_picture_bytes() + MULTIPART_FRAMING_BYTES if picture_route else api.MAX_JSON_BYTES
         too_large = {"error": f"The request body is over the limit of {cap / MB:.3g} MB."}
         length = _content_length(request.scope)
         if length is not None and length > cap:
-            if length <= DRAIN_LIMIT_BYTES:
-                await _drain(request)
-                return _answer(413, too_large)
-            return _answer(413, too_large, {"Connection": "close"})
+            return await _refused(request, 413, too_large)
         try:
             body = await _body(request, cap) if allowed == "POST" else b""
         except _TooLarge:
@@ -226,9 +226,19 @@ class Api:
         return _answer(status, content)
 
 
-async def _drain(request: Request) -> None:
-    async for _ in request.stream():
-        pass
+async def _refused(
+    request: Request, status: int, content: dict, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """An answer given before the body is read. A body announced (Content-Length) at up to
+    DRAIN_LIMIT_BYTES is read and dropped first, so that a client still sending it gets the
+    answer rather than a broken pipe; a bigger one is not read, and the connection closes."""
+    length = _content_length(request.scope)
+    if length is not None and length > DRAIN_LIMIT_BYTES:
+        headers = {**(headers or {}), "Connection": "close"}
+    elif length:
+        async for _ in request.stream():
+            pass
+    return _answer(status, content, headers)
 
 
 def _is_api(path: str) -> bool:
