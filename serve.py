@@ -32,9 +32,12 @@ from streamlit import config
 
 import api_routes
 from mnist_core import paths
+from no_delay import no_delay_on_accept
 from page_addresses import PageAddresses
 from pages import shared
 from upload_guard import StreamlitStore, UploadGuard, UploadLedger, UploadLimits, sweep_periodically
+
+no_delay_on_accept()  # before uvicorn accepts a connection: see no_delay.py
 
 
 def upload_limits() -> UploadLimits:

@@ -4,19 +4,20 @@ over a temporary models directory holding a copy of the model as run "default" a
     one_instance_ms          {p50, p95, calls}: POST /v1/models/default:predict with one 28x28
                              instance, one client on a kept-alive connection, one at a time
     one_instance_new_connection_ms  the same with a new connection for each request (as curl
-                             or urllib do). Kept-alive connections to Streamlit 1.67's server
-                             wait about 40 ms per answer: its listening socket is made with
-                             proto 0, so asyncio leaves Nagle's algorithm on (TCP_NODELAY
-                             unset) and the answer's second segment waits for the delayed ACK
-                             (its own /_stcore/health shows the same); the handler's time is
-                             in the server log (one line per request)
+                             or urllib do). (Kept-alive answers waited about 40 ms each for
+                             the client's delayed ACK until serve.py set TCP_NODELAY on every
+                             accepted connection: see no_delay.py)
     read_picture_ms          {p50, p95, calls}: POST /api/read with a 112x112 PNG (the
                              preprocessing included), one at a time
-    concurrent_ms            {p50, p95, calls, clients, requests_per_s}: 8 clients, each on its
-                             own connection, 200 one-instance requests each, all at once
+    concurrent_ms            {p50, p95, calls, clients, requests_per_s, page_visits}: 8 clients,
+                             each on its own connection, 200 one-instance requests each, all
+                             at once, while a headless browser visits the home page and Draw
+                             over and over, a new visitor each time, from a first round
+                             before the clients start (page_visits: how many visits finished
+                             meanwhile; 0 without Playwright and Chromium)
     wrong                    answers that were not 200 with the right digit (should be 0)
 
-Outside demo mode (no rate limit). No assertions: figures only. Needs no browser.
+Outside demo mode (no rate limit). No assertions: figures only.
 """
 
 from __future__ import annotations
@@ -64,6 +65,41 @@ class _Client:
 
     def close(self):
         self.connection.close()
+
+
+def _visit_pages(url: str, stop: threading.Event, ready: threading.Event, visits: list) -> None:
+    """Visitors to the home page and to Draw, one after another, until `stop` is set."""
+    try:
+        from playwright.sync_api import sync_playwright
+
+        from tests.e2e.server import CHROMIUM_ARGS, chromium_path
+        from tests.e2e.streamlit_page import VIEWPORT, wait_idle
+    except ImportError:
+        ready.set()
+        return
+    executable = chromium_path()
+    if executable is None:
+        ready.set()
+        return
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            first_round = True
+            while first_round or not stop.is_set():
+                for address, text in (("/", "MNIST Studio"), ("/draw", "Draw a digit")):
+                    context = browser.new_context(viewport=VIEWPORT)
+                    page = context.new_page()
+                    page.set_default_timeout(120_000)
+                    page.goto(url + address)
+                    page.get_by_text(text).first.wait_for()
+                    wait_idle(page, 120_000)
+                    context.close()
+                    visits[0] += not first_round
+                first_round = False  # the first visits import and load what pages need
+                ready.set()
+        finally:
+            ready.set()
+            browser.close()
 
 
 def bench_api(root: Path, model_path: Path | None = None, data=None) -> dict:
@@ -140,6 +176,10 @@ def bench_api(root: Path, model_path: Path | None = None, data=None) -> dict:
                         all_times.extend(own)
                         misses[0] += bad
 
+                stop, ready, visits = threading.Event(), threading.Event(), [0]
+                pages = threading.Thread(target=_visit_pages, args=(url, stop, ready, visits))
+                pages.start()
+                ready.wait()
                 threads = [threading.Thread(target=run, args=(k,)) for k in range(CLIENTS)]
                 for thread in threads:
                     thread.start()
@@ -148,10 +188,13 @@ def bench_api(root: Path, model_path: Path | None = None, data=None) -> dict:
                 for thread in threads:
                     thread.join()
                 elapsed = time.perf_counter() - began
+                stop.set()
+                pages.join()
                 result["concurrent_ms"] = {
                     **_figures(all_times),
                     "clients": CLIENTS,
                     "requests_per_s": round(len(all_times) / elapsed, 1),
+                    "page_visits": visits[0],
                 }
                 wrong += misses[0]
         finally:

@@ -389,7 +389,7 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| REST API :predict, one instance over loopback, p50 / p95 | {one['p50']:.2f} / "
             f"{one['p95']:.2f} ms | /api/read (PNG, preprocessing included) {read['p50']:.2f} ms "
-            f"p50 | - | - |"
+            f"p50 | - | p50 ≤ 5 ms: {'met' if one['p50'] <= 5 else 'NOT met'} |"
         )
         if "one_instance_new_connection_ms" in a:
             fresh = a["one_instance_new_connection_ms"]
@@ -397,10 +397,13 @@ def markdown(report: dict) -> str:
                 f"| … a new connection per request, p50 / p95 | {fresh['p50']:.2f} / "
                 f"{fresh['p95']:.2f} ms | - | - | - |"
             )
+        pages = many.get("page_visits", 0)
+        met = many["p95"] <= 50 and a["wrong"] == 0
         lines.append(
             f"| … {many['clients']} clients × {many['calls'] // many['clients']} requests at once, "
             f"p50 / p95 | {many['p50']:.2f} / {many['p95']:.2f} ms ({many['requests_per_s']:.0f} "
-            f"requests/s, {a['wrong']} wrong) | - | - | - |"
+            f"requests/s, {a['wrong']} wrong; {pages} page visits by a browser meanwhile) | - | - "
+            f"| p95 ≤ 50 ms, none wrong: {'met' if met else 'NOT met'} |"
         )
     return "\n".join(lines) + "\n"
 
