@@ -43,8 +43,9 @@ from upload_guard import (
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 DEMO_REQUESTS_PER_MINUTE = 120  # per client address: two a second, far more than a person
 DRAIN_LIMIT_BYTES = 32 * MB  # a refused body up to this is read (so the client sees the 413)
-# A request whose body is at most this is answered on the event loop (one 28x28 instance is
-# about 16 KB of JSON, answered in about 1 ms); bigger ones in a worker thread. With 8 clients
+# A request whose body is at most this, and whose model is loaded already, is answered on the
+# event loop (one 28x28 instance is about 16 KB of JSON, answered in about 1 ms); bigger ones,
+# and a first request that loads a model (seconds), in a worker thread. With 8 clients
 # at once, worker threads fighting the loop for the GIL gave p95 57-92 ms and 230-280
 # requests/s; on the loop, 29-42 ms and 400-430 requests/s (3 runs each, benchmarks/api_bench.py).
 INLINE_BODY_BYTES = 64 * 1024
@@ -225,7 +226,7 @@ class Api:
             "body": body,
             "picture": picture,
         }
-        if len(body) <= INLINE_BODY_BYTES:
+        if len(body) <= INLINE_BODY_BYTES and api.model_ready(path, call["query"]):
             status, content = api.handle(call)
         else:
             status, content = await run_in_threadpool(api.handle, call)

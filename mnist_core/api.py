@@ -356,6 +356,17 @@ def handle(request: dict[str, Any]) -> Response:
         return 400, {"error": f"The request could not be served ({type(exc).__name__})."}
 
 
+def model_ready(path: str, query: dict[str, str] | None = None) -> bool:
+    """Whether answering this address loads no model: its run's model is held by `MODELS`
+    already, or the address or the run is refused before any model is needed. (The server
+    answers such requests on its event loop; a model load, seconds, goes to a thread.)"""
+    try:
+        run_id = _route("GET", path, query or {})[2][0]
+        return MODELS.holds(model_path_of(run_id))
+    except ApiError:
+        return True
+
+
 def allowed_method(path: str) -> str | None:
     """The method an address takes (for an Allow header), or None for no such address."""
     try:

@@ -238,3 +238,16 @@ def test_a_bug_is_caught_logged_and_answered_in_one_line(shipped_models_env, mon
         {"error": "The request could not be served (ZeroDivisionError)."},
     )
     assert "boom" in caplog.text
+
+
+def test_model_ready_says_whether_an_answer_needs_a_model_load(shipped_models_env):
+    api.MODELS.clear()
+    assert not api.model_ready("/v1/models/default:predict")
+    assert not api.model_ready("/api/read", {"model": "default"})
+    assert api.model_ready("/v1/models/no-such-run:predict")  # refused before any load
+    assert api.model_ready("/v1/models/../etc:predict")
+    assert api.model_ready("/nowhere")
+    api.MODELS.get(shipped_models_env / "default" / "model.keras")
+    assert api.model_ready("/v1/models/default:predict")
+    assert api.model_ready("/v1/models/default/metadata")
+    assert api.model_ready("/api/read", {})  # the default run
