@@ -1,0 +1,339 @@
+"""Inside a digit model: its layers, what each computes for one input, and why it answered.
+
+    explainer = Explainer(load_model("models/default/model.keras"))
+    x = preprocess.to_mnist(picture)                  # float32 (28, 28) in [0, 1]
+    p = explainer.probabilities(x)                    # float32 (10,)
+    maps = explainer.saliency(x, target=int(p.argmax()))  # float32 (28, 28), signed
+    curve = explainer.deletion(x, maps, target)       # how faithful that map is
+
+Conventions: an input is one preprocessed picture, float32 (28, 28) in [0, 1] (MNIST's: white
+ink on black). A saliency map is float32 (28, 28); positive = this pixel is evidence *for* the
+explained digit, negative = evidence against it; scales differ between methods (compare signs
+and ranks, not values). The explained quantity is the model's probability of the target digit
+(softmax applied where the model outputs logits).
+
+The methods (`METHODS`, the default first):
+  integrated-gradients  Sundararajan et al. 2017: the gradient averaged along the straight path
+                        from a black picture to the input, times the input. Its attributions
+                        add up to p(input) - p(black) (completeness). Works for every network.
+  grad-cam              Selvaraju et al. 2017, on the last convolutional feature maps of at least
+                        7x7 (coarser ones say little at 28x28): each map weighted by its mean
+                        gradient, summed, scaled up to 28x28. Kept signed (no ReLU) so that
+                        evidence against shows too. Networks with a convolution only.
+  occlusion             Zeiler & Fergus 2014: a 4x4 black patch slid over the picture (stride 2);
+                        the drop of the target's probability is spread over the pixels it hid.
+                        Needs no gradients; for every network.
+How faithful a map is, is measured, not assumed: `deletion` (Petsiuk et al. 2018) blacks out
+the pixels in the map's order, 8 at a time, and records the target's probability; the area
+under that curve (lower = the map found what the answer depends on) is compared with
+deleting in random order and with deleting the brightest ink first (`ink_first`), a baseline
+that knows nothing about the model (benchmarks/explain_bench.py).
+
+TensorFlow is needed (gradients); everything runs as a few batched calls of traced functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .data import NUM_CLASSES
+from .errors import InputError
+from .inference import IMAGE_SHAPE, _input_form, _output_kind, _probes
+
+METHODS = ("integrated-gradients", "grad-cam", "occlusion")
+DEFAULT_METHOD = "integrated-gradients"
+METHOD_NAMES = {
+    "integrated-gradients": "Integrated gradients",
+    "grad-cam": "Grad-CAM",
+    "occlusion": "Occlusion",
+}
+IG_STEPS = 64  # path points (midpoint rule); 128 keep completeness within about 1% (best-cnn,
+# 5 test digits) but take twice as long; 32 missed it by up to 23%
+OCCLUSION_PATCH, OCCLUSION_STRIDE = 4, 2
+GRAD_CAM_MIN_SIZE = 7  # feature maps smaller than this are too coarse to point at strokes
+DELETION_STEP = 8  # pixels blacked out per step of the deletion test
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer as a newcomer's diagram shows it.
+
+    name: Keras' layer name; kind: its class name ("Conv2D", "Dense", ...); shape: its output
+    without the batch axis, e.g. (24, 24, 32) or (128,); params: trainable and other weights;
+    activation: the activation function's name where the layer has one ("relu"), else None.
+    """
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    params: int
+    activation: str | None
+
+    @property
+    def spatial(self) -> bool:
+        """Whether the output is a stack of pictures (height, width, channels)."""
+        return len(self.shape) == 3
+
+
+@dataclass(frozen=True)
+class FirstLayer:
+    """What the first weighted layer learned, as pictures.
+
+    kind "dense": images float32 (units, 28, 28), each unit's 784 input weights (a template);
+    kind "conv": images float32 (filters, kh, kw), each filter's weights on the one input
+    channel. Signed, in the layer's own units.
+    """
+
+    layer: str
+    kind: str
+    images: np.ndarray
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """The deletion test on one input: `curve[k]` is the target's probability after the first
+    k * step pixels of `order` were set to 0 (curve[0]: the untouched input); `auc` is the
+    curve's mean, the area under it on a 0-1 axis of the fraction deleted (lower is better)."""
+
+    order: np.ndarray
+    curve: np.ndarray
+    step: int
+
+    @property
+    def auc(self) -> float:
+        return float(np.trapezoid(self.curve, dx=1.0 / (len(self.curve) - 1)))
+
+
+def first_layer_images(model: keras.Model) -> FirstLayer | None:
+    """The first Dense or Conv2D layer's weights as pictures, or None when it has neither
+    shape (e.g. a Dense layer that does not see all 784 pixels, a multi-channel input)."""
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind not in ("Dense", "Conv2D"):
+            continue
+        kernel = np.asarray(layer.get_weights()[0], dtype=np.float32)
+        if kind == "Dense" and kernel.shape[0] == 28 * 28:
+            return FirstLayer(layer.name, "dense", kernel.T.reshape(-1, 28, 28))
+        if kind == "Conv2D" and kernel.ndim == 4 and kernel.shape[2] == 1:
+            return FirstLayer(layer.name, "conv", np.transpose(kernel[:, :, 0, :], (2, 0, 1)))
+        return None
+    return None
+
+
+def describe(model: keras.Model) -> list[LayerInfo]:
+    """The model's layers in order (its input layer left out)."""
+    infos = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        activation = getattr(layer, "activation", None)
+        name = getattr(activation, "__name__", None) if activation is not None else None
+        infos.append(
+            LayerInfo(
+                name=layer.name,
+                kind=type(layer).__name__,
+                shape=tuple(int(d) for d in layer.output.shape[1:]),
+                params=int(layer.count_params()),
+                activation=name,
+            )
+        )
+    return infos
+
+
+def _check_image(x28) -> np.ndarray:
+    x = np.asarray(x28, dtype=np.float32)
+    if x.shape not in ((28, 28), IMAGE_SHAPE):
+        raise InputError(f"Expected one image of shape (28, 28), got {x.shape}.")
+    if not np.isfinite(x).all():
+        raise InputError("The image has values that are not numbers.")
+    return x.reshape(28, 28)
+
+
+def _check_target(target) -> int:
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        raise InputError(f"The digit to explain must be a whole number, got {target!r}.")
+    if not 0 <= int(target) < NUM_CLASSES:
+        raise InputError(f"The digit to explain must be 0 to 9, got {target}.")
+    return int(target)
+
+
+def ink_first(x28: np.ndarray) -> np.ndarray:
+    """A baseline ordering for `deletion` that knows nothing about the model: the brightest
+    pixels first (ties in reading order). int (784,)."""
+    return np.argsort(-_check_image(x28).ravel(), kind="stable")
+
+
+class Explainer:
+    """Activations, first-layer weights and saliency maps of one digit model.
+
+    Build it once per model (it traces a few TensorFlow functions, about a second); its
+    calls are then batched and fast (all maps for one input well under 100 ms for best-cnn
+    on 2 cores, benchmarks/explain_bench.py). Safe to share between threads: Keras models
+    and traced functions are.
+    """
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+        in_shape = _input_form(tuple(model.inputs[0].shape)[1:])
+        if in_shape is None or tuple(model.outputs[0].shape)[1:] != (NUM_CLASSES,):
+            raise InputError(f"Model {model.name!r} is not a 28x28 digit classifier.")
+        self._model_shape = (-1, *in_shape)
+        probes = _probes()
+        raw = np.asarray(model(probes.reshape(self._model_shape), training=False))
+        self.output_kind = _output_kind(raw)
+        self.layers = describe(model)
+        self._every_layer = keras.Model(
+            model.inputs, [model.get_layer(info.name).output for info in self.layers]
+        )
+        self.cam_layer = self._grad_cam_layer()
+        self._cam_model = (
+            keras.Model(model.inputs, [model.get_layer(self.cam_layer).output, model.outputs[0]])
+            if self.cam_layer
+            else None
+        )
+        spec = tf.TensorSpec((None, 28, 28, 1), tf.float32)
+        target = tf.TensorSpec((), tf.int32)
+        self._probs = tf.function(self._probabilities_tf, input_signature=[spec])
+        self._gradients = tf.function(self._gradients_tf, input_signature=[spec, target])
+        self._cam = (
+            tf.function(self._grad_cam_tf, input_signature=[spec, target])
+            if self._cam_model
+            else None
+        )
+
+    # ------------------------------------------------------------------ the model's answer
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The saliency methods this model allows (Grad-CAM needs a convolution)."""
+        return tuple(m for m in METHODS if m != "grad-cam" or self.cam_layer)
+
+    def _as_probabilities_tf(self, y):
+        if self.output_kind == "logits":
+            return tf.nn.softmax(y, axis=-1)
+        if self.output_kind == "scores":
+            y = tf.maximum(y, 0.0)
+            return y / tf.maximum(tf.reduce_sum(y, axis=-1, keepdims=True), 1e-30)
+        return y
+
+    def _probabilities_tf(self, x):
+        y = self.model(tf.reshape(x, self._model_shape), training=False)
+        return self._as_probabilities_tf(tf.cast(y, tf.float32))
+
+    def _gradients_tf(self, x, target):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            p = self._probabilities_tf(x)[:, target]
+        return tape.gradient(p, x), p
+
+    def probabilities(self, x28) -> np.ndarray:
+        """float32 (10,): the model's probabilities for one picture."""
+        x = _check_image(x28).reshape(1, 28, 28, 1)
+        return self._probs(tf.constant(x)).numpy()[0]
+
+    def _batch_probabilities(self, images: np.ndarray) -> np.ndarray:
+        return self._probs(tf.constant(images.reshape(-1, 28, 28, 1))).numpy()
+
+    # ------------------------------------------------------------------ inside
+
+    def activations(self, x28) -> list[tuple[LayerInfo, np.ndarray]]:
+        """Each layer's output for one picture, in order: float32 arrays of `info.shape`
+        (feature maps (h, w, channels); a dense layer's units (n,); the last: 10 outputs)."""
+        x = _check_image(x28).reshape(self._model_shape[1:])[None]
+        outputs = self._every_layer(tf.constant(x), training=False)
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        return [(info, np.asarray(out)[0]) for info, out in zip(self.layers, outputs)]
+
+    def first_layer(self) -> FirstLayer | None:
+        return first_layer_images(self.model)
+
+    # ------------------------------------------------------------------ why
+
+    def saliency(
+        self, x28, target: int, method: str = DEFAULT_METHOD, steps: int = IG_STEPS
+    ) -> np.ndarray:
+        """float32 (28, 28): how much each pixel pushed the model toward `target` (positive)
+        or away from it (negative), by `method` (see METHODS); `steps`: integrated
+        gradients' path points."""
+        x = _check_image(x28)
+        target = _check_target(target)
+        if method not in self.methods:
+            if method == "grad-cam":
+                raise InputError("Grad-CAM needs a network with a convolution layer.")
+            raise InputError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+        if method == "integrated-gradients":
+            return self._integrated_gradients(x, target, steps)
+        if method == "grad-cam":
+            return self._grad_cam(x, target)
+        return self._occlusion(x, target)
+
+    def _integrated_gradients(self, x: np.ndarray, target: int, steps: int):
+        if steps < 1:
+            raise InputError(f"Integrated gradients need at least 1 step, got {steps}.")
+        alphas = (np.arange(steps, dtype=np.float32) + 0.5) / steps  # midpoints of the path
+        path = alphas[:, None, None] * x[None]  # black -> x
+        grads, _ = self._gradients(tf.constant(path[..., None]), tf.constant(target))
+        return (grads.numpy()[..., 0].mean(axis=0) * x).astype(np.float32)
+
+    def _grad_cam_layer(self) -> str | None:
+        spatial = [
+            info for info in self.layers if info.spatial and info.kind not in ("InputLayer",)
+        ]
+        big = [info for info in spatial if min(info.shape[:2]) >= GRAD_CAM_MIN_SIZE]
+        chosen = (big or spatial)[-1:] if spatial else []
+        return chosen[0].name if chosen else None
+
+    def _grad_cam_tf(self, x, target):
+        with tf.GradientTape() as tape:
+            maps, y = self._cam_model(tf.reshape(x, self._model_shape), training=False)
+            p = self._as_probabilities_tf(tf.cast(y, tf.float32))[:, target]
+        grads = tape.gradient(p, maps)
+        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+        cam = tf.reduce_sum(weights * maps, axis=-1, keepdims=True)
+        return tf.image.resize(cam, (28, 28), method="bilinear")[..., 0]
+
+    def _grad_cam(self, x: np.ndarray, target: int) -> np.ndarray:
+        cam = self._cam(tf.constant(x.reshape(1, 28, 28, 1)), tf.constant(target))
+        return cam.numpy()[0].astype(np.float32)
+
+    def _occlusion(self, x: np.ndarray, target: int) -> np.ndarray:
+        size, stride = OCCLUSION_PATCH, OCCLUSION_STRIDE
+        corners = [
+            (r, c) for r in range(0, 28 - size + 1, stride) for c in range(0, 28 - size + 1, stride)
+        ]
+        hidden = np.repeat(x[None], len(corners), axis=0)
+        for k, (r, c) in enumerate(corners):
+            hidden[k, r : r + size, c : c + size] = 0.0
+        p = self._batch_probabilities(np.concatenate([x[None], hidden]))[:, target]
+        total = np.zeros((28, 28), np.float64)
+        count = np.zeros((28, 28), np.float64)
+        for k, (r, c) in enumerate(corners):
+            total[r : r + size, c : c + size] += p[0] - p[k + 1]
+            count[r : r + size, c : c + size] += 1
+        return (total / np.maximum(count, 1)).astype(np.float32)
+
+    # ------------------------------------------------------------------ how faithful
+
+    def deletion(
+        self, x28, order_or_map: np.ndarray, target: int, step: int = DELETION_STEP
+    ) -> Deletion:
+        """The deletion test: pixels set to 0 in the given order (int (784,)), or in a saliency
+        map's order (float (28, 28): the most positive first), `step` at a time."""
+        x = _check_image(x28)
+        target = _check_target(target)
+        order = np.asarray(order_or_map)
+        if order.shape == (28, 28):
+            order = np.argsort(-order.ravel(), kind="stable")
+        if order.shape != (28 * 28,):
+            raise InputError(f"Expected an order of 784 pixels or a 28x28 map, got {order.shape}.")
+        counts = list(range(0, 28 * 28, step)) + [28 * 28]
+        images = np.repeat(x.ravel()[None], len(counts), axis=0)
+        for row, count in enumerate(counts):
+            images[row, order[:count]] = 0.0
+        curve = self._batch_probabilities(images)[:, target]
+        return Deletion(order=order, curve=curve.astype(np.float32), step=step)
