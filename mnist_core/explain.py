@@ -16,13 +16,22 @@ The methods (`METHODS`, the default first):
   integrated-gradients  Sundararajan et al. 2017: the gradient averaged along the straight path
                         from a black picture to the input, times the input. Its attributions
                         add up to p(input) - p(black) (completeness). Works for every network.
-  grad-cam              Selvaraju et al. 2017, on the last convolutional feature maps of at least
-                        7x7 (coarser ones say little at 28x28): each map weighted by its mean
-                        gradient, summed, scaled up to 28x28. Kept signed (no ReLU) so that
-                        evidence against shows too. Networks with a convolution only.
+  grad-cam              Grad-CAM (Selvaraju et al. 2017) in its element-wise form, HiResCAM
+                        (Draelos & Carin 2020), on the last convolutional feature maps of at
+                        least 7x7 (coarser ones say little at 28x28): each map times its
+                        gradient at each place, summed over the maps, then drawn at 28x28 with
+                        each cell over the centre of the pixels it sees (`_cam_geometry`).
+                        Plain Grad-CAM first averages each map's gradient over all places,
+                        which lights up wherever a map fires, also where the answer does not
+                        look (on the synthetic model of tests/test_explain.py about 20% of its
+                        map fell inside the only region the model reads; here all). Kept
+                        signed (no ReLU) so that evidence against shows too. Networks with a
+                        convolution only.
   occlusion             Zeiler & Fergus 2014: a 4x4 black patch slid over the picture (stride 2);
-                        the drop of the target's probability is spread over the pixels it hid.
-                        Needs no gradients; for every network.
+                        the drop of the target's probability is shared among the pixels the
+                        patch changed, in proportion to their ink (a pixel black already is
+                        not changed by a black patch, so it gets none). Needs no gradients;
+                        for every network.
 How faithful a map is, is measured, not assumed: `deletion` (Petsiuk et al. 2018) blacks out
 the pixels in the map's order, 8 at a time, and records the target's probability; the area
 under that curve (lower = the map found what the answer depends on) is compared with
@@ -56,6 +65,9 @@ IG_STEPS = 64  # path points (midpoint rule); 128 keep completeness within about
 OCCLUSION_PATCH, OCCLUSION_STRIDE = 4, 2
 GRAD_CAM_MIN_SIZE = 7  # feature maps smaller than this are too coarse to point at strokes
 DELETION_STEP = 8  # pixels blacked out per step of the deletion test
+MAX_IG_STEPS = 4096  # a bound on a caller's `steps` (the CLI's --steps): 4096 take seconds
+IG_BATCH = 128  # path points per gradient call: bounds the memory of a long path
+CONV_KINDS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D")
 
 
 @dataclass(frozen=True)
@@ -95,17 +107,24 @@ class FirstLayer:
 
 @dataclass(frozen=True)
 class Deletion:
-    """The deletion test on one input: `curve[k]` is the target's probability after the first
-    k * step pixels of `order` were set to 0 (curve[0]: the untouched input); `auc` is the
-    curve's mean, the area under it on a 0-1 axis of the fraction deleted (lower is better)."""
+    """The deletion test on one input: `curve[k]` (float32) is the target's probability after
+    the first min(k * step, 784) pixels of `order` (int (784,)) were set to 0: curve[0] is the
+    untouched input, curve[-1] the all-black picture. `auc` is the area under the curve over
+    the fraction deleted (`fractions`, 0 to 1), in [0, 1]; lower is better."""
 
     order: np.ndarray
     curve: np.ndarray
     step: int
 
     @property
+    def fractions(self) -> np.ndarray:
+        """float64 (len(curve),): the share of the 784 pixels deleted at each point."""
+        return np.minimum(np.arange(len(self.curve)) * self.step, 28 * 28) / (28 * 28)
+
+    @property
     def auc(self) -> float:
-        return float(np.trapezoid(self.curve, dx=1.0 / (len(self.curve) - 1)))
+        # The true x axis: the last step is shorter when `step` does not divide 784.
+        return float(np.trapezoid(self.curve, self.fractions))
 
 
 def first_layer_images(model: keras.Model) -> FirstLayer | None:
@@ -145,7 +164,10 @@ def describe(model: keras.Model) -> list[LayerInfo]:
 
 
 def _check_image(x28) -> np.ndarray:
-    x = np.asarray(x28, dtype=np.float32)
+    try:
+        x = np.asarray(x28, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InputError(f"Expected an image of numbers, got {type(x28).__name__}.") from None
     if x.shape not in ((28, 28), IMAGE_SHAPE):
         raise InputError(f"Expected one image of shape (28, 28), got {x.shape}.")
     if not np.isfinite(x).all():
@@ -159,6 +181,32 @@ def _check_target(target) -> int:
     if not 0 <= int(target) < NUM_CLASSES:
         raise InputError(f"The digit to explain must be 0 to 9, got {target}.")
     return int(target)
+
+
+def _check_count(value, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{name} must be a whole number, got {value!r}.")
+    if not low <= int(value) <= high:
+        raise InputError(f"{name} must be {low} to {high}, got {value}.")
+    return int(value)
+
+
+def _check_order(order_or_map) -> np.ndarray:
+    """int (784,): a pixel order as given, or a map's pixels from the most positive."""
+    try:
+        order = np.asarray(order_or_map)
+        if order.shape == (28, 28):
+            values = order.astype(np.float64).ravel()
+            if not np.isfinite(values).all():
+                raise InputError("The saliency map has values that are not numbers.")
+            return np.argsort(-values, kind="stable")
+    except (TypeError, ValueError):
+        raise InputError("Expected an order of 784 pixels or a 28x28 map of numbers.") from None
+    if order.shape != (28 * 28,):
+        raise InputError(f"Expected an order of 784 pixels or a 28x28 map, got {order.shape}.")
+    if order.dtype.kind not in "iu" or not np.array_equal(np.sort(order), np.arange(28 * 28)):
+        raise InputError("A pixel order must name each of the 784 pixels (0 to 783) once.")
+    return order
 
 
 def ink_first(x28: np.ndarray) -> np.ndarray:
@@ -204,6 +252,7 @@ class Explainer:
             if self._cam_model
             else None
         )
+        self._cam_upsampling = _upsampling(model, self.cam_layer) if self.cam_layer else None
 
     # ------------------------------------------------------------------ the model's answer
 
@@ -262,44 +311,53 @@ class Explainer:
         gradients' path points."""
         x = _check_image(x28)
         target = _check_target(target)
-        if method not in self.methods:
-            if method == "grad-cam":
-                raise InputError("Grad-CAM needs a network with a convolution layer.")
-            raise InputError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+        method = self.check_method(method)
         if method == "integrated-gradients":
             return self._integrated_gradients(x, target, steps)
         if method == "grad-cam":
             return self._grad_cam(x, target)
         return self._occlusion(x, target)
 
+    def check_method(self, method) -> str:
+        """`method` if this model allows it (see `methods`), else InputError saying why."""
+        if method not in self.methods:
+            if method == "grad-cam":
+                raise InputError("Grad-CAM needs a network with a convolution layer.")
+            raise InputError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+        return method
+
     def _integrated_gradients(self, x: np.ndarray, target: int, steps: int):
-        if steps < 1:
-            raise InputError(f"Integrated gradients need at least 1 step, got {steps}.")
+        steps = _check_count(steps, "Integrated gradients' steps", 1, MAX_IG_STEPS)
         alphas = (np.arange(steps, dtype=np.float32) + 0.5) / steps  # midpoints of the path
-        path = alphas[:, None, None] * x[None]  # black -> x
-        grads, _ = self._gradients(tf.constant(path[..., None]), tf.constant(target))
-        return (grads.numpy()[..., 0].mean(axis=0) * x).astype(np.float32)
+        total = np.zeros((28, 28), np.float64)
+        for start in range(0, steps, IG_BATCH):
+            path = alphas[start : start + IG_BATCH, None, None] * x[None]  # black -> x
+            grads, _ = self._gradients(tf.constant(path[..., None]), tf.constant(target))
+            total += grads.numpy()[..., 0].sum(axis=0)
+        return (total / steps * x).astype(np.float32)
 
     def _grad_cam_layer(self) -> str | None:
-        spatial = [
-            info for info in self.layers if info.spatial and info.kind not in ("InputLayer",)
-        ]
+        """The last stack of feature maps of at least GRAD_CAM_MIN_SIZE (else the last of
+        any size), from the first convolution on; None for a network without one."""
+        kinds = [info.kind for info in self.layers]
+        first = next((i for i, kind in enumerate(kinds) if kind in CONV_KINDS), None)
+        if first is None:
+            return None
+        spatial = [info for info in self.layers[first:] if info.spatial]
         big = [info for info in spatial if min(info.shape[:2]) >= GRAD_CAM_MIN_SIZE]
-        chosen = (big or spatial)[-1:] if spatial else []
-        return chosen[0].name if chosen else None
+        return (big or spatial)[-1].name
 
     def _grad_cam_tf(self, x, target):
         with tf.GradientTape() as tape:
             maps, y = self._cam_model(tf.reshape(x, self._model_shape), training=False)
             p = self._as_probabilities_tf(tf.cast(y, tf.float32))[:, target]
         grads = tape.gradient(p, maps)
-        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-        cam = tf.reduce_sum(weights * maps, axis=-1, keepdims=True)
-        return tf.image.resize(cam, (28, 28), method="bilinear")[..., 0]
+        return tf.reduce_sum(grads * maps, axis=-1)  # each place's own gradient (HiResCAM)
 
     def _grad_cam(self, x: np.ndarray, target: int) -> np.ndarray:
-        cam = self._cam(tf.constant(x.reshape(1, 28, 28, 1)), tf.constant(target))
-        return cam.numpy()[0].astype(np.float32)
+        cam = self._cam(tf.constant(x.reshape(1, 28, 28, 1)), tf.constant(target)).numpy()[0]
+        rows, cols = self._cam_upsampling
+        return (rows @ cam.astype(np.float64) @ cols.T).astype(np.float32)
 
     def _occlusion(self, x: np.ndarray, target: int) -> np.ndarray:
         size, stride = OCCLUSION_PATCH, OCCLUSION_STRIDE
@@ -313,7 +371,9 @@ class Explainer:
         total = np.zeros((28, 28), np.float64)
         count = np.zeros((28, 28), np.float64)
         for k, (r, c) in enumerate(corners):
-            total[r : r + size, c : c + size] += p[0] - p[k + 1]
+            changed = x[r : r + size, c : c + size].astype(np.float64)  # what the patch took
+            if changed.sum() > 0:  # (a patch over black changes nothing: no drop to share)
+                total[r : r + size, c : c + size] += (p[0] - p[k + 1]) * changed / changed.sum()
             count[r : r + size, c : c + size] += 1
         return (total / np.maximum(count, 1)).astype(np.float32)
 
@@ -326,14 +386,83 @@ class Explainer:
         map's order (float (28, 28): the most positive first), `step` at a time."""
         x = _check_image(x28)
         target = _check_target(target)
-        order = np.asarray(order_or_map)
-        if order.shape == (28, 28):
-            order = np.argsort(-order.ravel(), kind="stable")
-        if order.shape != (28 * 28,):
-            raise InputError(f"Expected an order of 784 pixels or a 28x28 map, got {order.shape}.")
+        order = _check_order(order_or_map)
+        step = _check_count(step, "The deletion step", 1, 28 * 28)
         counts = list(range(0, 28 * 28, step)) + [28 * 28]
         images = np.repeat(x.ravel()[None], len(counts), axis=0)
         for row, count in enumerate(counts):
             images[row, order[:count]] = 0.0
         curve = self._batch_probabilities(images)[:, target]
         return Deletion(order=order, curve=curve.astype(np.float32), step=step)
+
+
+# --------------------------------------------------------------------------- Grad-CAM geometry
+
+
+def _cam_geometry(model: keras.Model, layer_name: str):
+    """Where `layer_name`'s cells sit on the input: for rows and for columns, (a, b, h, n):
+    cell k of n is centred on input pixel a * k + b and sees the pixels within h of it.
+    Followed through a chain of convolutions, poolings, paddings, croppings and layers that
+    keep the size; None for anything else (a branching network, an unknown layer)."""
+    axes = [(1.0, 0.0, 0.0, 28), (1.0, 0.0, 0.0, 28)]  # the input: pixel k is cell k
+    prev = model.inputs[0]
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if layer.input is not prev or len(layer.output.shape) != 4:
+            return None
+        prev = layer.output
+        for axis, (a, b, h, n) in enumerate(axes):
+            m = int(layer.output.shape[1 + axis])
+            moved = _cell_centres(layer, axis, n, m)
+            if moved is None:
+                return None
+            scale, shift, reach = moved
+            axes[axis] = (a * scale, b + a * shift, h + a * reach, m)
+        if layer.name == layer_name:
+            return axes
+    return None
+
+
+def _cell_centres(layer, axis: int, n: int, m: int) -> tuple[float, float, float] | None:
+    """(scale, shift, reach) along `axis` (n cells in, m out): output cell k of `layer` is
+    centred on input cell scale * k + shift and sees the input cells within reach of that;
+    None when the layer's kind is not known here."""
+    kind = type(layer).__name__
+    if kind in CONV_KINDS or kind in ("MaxPooling2D", "AveragePooling2D"):
+        if getattr(layer, "data_format", "channels_last") != "channels_last":
+            return None
+        kernel = (layer.kernel_size if kind in CONV_KINDS else layer.pool_size)[axis]
+        stride = layer.strides[axis]
+        dilation = getattr(layer, "dilation_rate", (1, 1))[axis]
+        span = (kernel - 1) * dilation + 1
+        before = 0 if layer.padding == "valid" else max((m - 1) * stride + span - n, 0) // 2
+        return float(stride), (span - 1) / 2 - before, (span - 1) / 2  # (TF pads the end more)
+    if kind == "ZeroPadding2D":
+        return 1.0, -float(layer.padding[axis][0]), 0.0
+    if kind == "Cropping2D":
+        return 1.0, float(layer.cropping[axis][0]), 0.0
+    return (1.0, 0.0, 0.0) if m == n else None
+
+
+def _upsampling(model: keras.Model, layer_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """float64 (28, h) and (28, w): linear interpolation of the layer's (h, w) map to 28x28
+    between its cells' centres (`_cam_geometry`), edge cells extended as far as they see, 0
+    on pixels no cell sees. A network whose geometry is unknown gets the plain image resize
+    (the cells spread evenly over the picture)."""
+    geometry = _cam_geometry(model, layer_name)
+    if geometry is None:
+        shape = model.get_layer(layer_name).output.shape
+        geometry = [(28 / n, 14 / n - 0.5, 14 / n, n) for n in (int(shape[1]), int(shape[2]))]
+    matrices = []
+    pixels = np.arange(28)
+    for a, b, h, n in geometry:
+        u = np.clip((pixels - b) / a, 0, n - 1)  # each pixel's place among the cells
+        low = np.floor(u).astype(int)
+        high = np.minimum(low + 1, n - 1)
+        matrix = np.zeros((28, n))
+        np.add.at(matrix, (pixels, low), 1 - (u - low))
+        np.add.at(matrix, (pixels, high), u - low)
+        seen = (pixels >= b - h) & (pixels <= a * (n - 1) + b + h)
+        matrices.append(matrix * seen[:, None])
+    return matrices[0], matrices[1]
