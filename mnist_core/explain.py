@@ -191,6 +191,12 @@ def _check_count(value, name: str, low: int, high: int) -> int:
     return int(value)
 
 
+def check_steps(steps) -> int:
+    """`steps` for integrated gradients if it is a whole number from 1 to MAX_IG_STEPS, else
+    InputError (one line) saying so."""
+    return _check_count(steps, "Integrated gradients' steps", 1, MAX_IG_STEPS)
+
+
 def _check_order(order_or_map) -> np.ndarray:
     """int (784,): a pixel order as given, or a map's pixels from the most positive."""
     try:
@@ -327,7 +333,7 @@ class Explainer:
         return method
 
     def _integrated_gradients(self, x: np.ndarray, target: int, steps: int):
-        steps = _check_count(steps, "Integrated gradients' steps", 1, MAX_IG_STEPS)
+        steps = check_steps(steps)
         alphas = (np.arange(steps, dtype=np.float32) + 0.5) / steps  # midpoints of the path
         total = np.zeros((28, 28), np.float64)
         for start in range(0, steps, IG_BATCH):
@@ -447,9 +453,10 @@ def _cell_centres(layer, axis: int, n: int, m: int) -> tuple[float, float, float
 
 def _upsampling(model: keras.Model, layer_name: str) -> tuple[np.ndarray, np.ndarray]:
     """float64 (28, h) and (28, w): linear interpolation of the layer's (h, w) map to 28x28
-    between its cells' centres (`_cam_geometry`), edge cells extended as far as they see, 0
-    on pixels no cell sees. A network whose geometry is unknown gets the plain image resize
-    (the cells spread evenly over the picture)."""
+    between its cells' centres (`_cam_geometry`); beyond the outermost centres the edge cells
+    fade out linearly to 0 at the end of what they see (a receptive field counts its middle
+    most), so no pixel that no cell sees gets a value. A network whose geometry is unknown
+    gets the plain image resize (the cells spread evenly over the picture)."""
     geometry = _cam_geometry(model, layer_name)
     if geometry is None:
         shape = model.get_layer(layer_name).output.shape
@@ -463,6 +470,6 @@ def _upsampling(model: keras.Model, layer_name: str) -> tuple[np.ndarray, np.nda
         matrix = np.zeros((28, n))
         np.add.at(matrix, (pixels, low), 1 - (u - low))
         np.add.at(matrix, (pixels, high), u - low)
-        seen = (pixels >= b - h) & (pixels <= a * (n - 1) + b + h)
-        matrices.append(matrix * seen[:, None])
+        beyond = np.maximum(b - pixels, pixels - (a * (n - 1) + b)).clip(0)
+        matrices.append(matrix * np.clip(1 - beyond / (h + 0.5), 0, 1)[:, None])
     return matrices[0], matrices[1]
