@@ -1,4 +1,4 @@
-"""The command line: `python -m mnist_core {fetch,train,list,evaluate,predict,export}`.
+"""The command line: `python -m mnist_core {fetch,train,list,evaluate,predict,explain,export}`.
 
 Expected faults (bad files, bad values, unknown names) print one line on stderr and exit
 with status 2; nothing else is caught, so a real bug keeps its traceback.
@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from . import runs
@@ -198,18 +198,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    from .errors import InputError
-    from .images import load_image
-    from .inference import Predictor, load_model, predict_image
+def _predictor(args: argparse.Namespace):
+    """The Predictor of the model `--model` names (the shipped one by default)."""
+    from .inference import Predictor, load_model
 
-    predictor = Predictor(load_model(runs.resolve_model_path(args.model)))
-    failures = 0
+    return Predictor(load_model(runs.resolve_model_path(args.model)))
+
+
+def _predictions(args: argparse.Namespace, predictor, failed: list[str]) -> Iterator[tuple]:
+    """(file name, inference.Prediction) for each of `args.images` read and classified, in
+    order. A file that cannot be read (not a picture, missing, a folder...) is reported in
+    one line on stderr, and under --json as a line with its `error`, then added to `failed`
+    and skipped."""
+    from .images import load_image
+    from .inference import predict_image
+
     for name in args.images:
         try:
             prediction = predict_image(predictor, load_image(name))
         except InputError as exc:
-            failures += 1
+            failed.append(name)
             _log(f"{name}: {exc}")
             if args.json:
                 print(
@@ -219,6 +227,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     file=args.results,
                 )
             continue
+        yield name, prediction
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    failed: list[str] = []
+    for name, prediction in _predictions(args, _predictor(args), failed):
         if args.json:
             probs = prediction.probabilities
             print(
@@ -238,7 +252,76 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"{name}: no digit found", file=args.results)
         else:
             print(f"{name}: {prediction.digit} ({prediction.confidence:.1%})", file=args.results)
-    return 1 if failures else 0
+    return 1 if failed else 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import DEFAULT_METHOD, IG_STEPS, METHOD_NAMES, Explainer, check_steps
+
+    predictor = _predictor(args)
+    explainer = Explainer(predictor.model)
+    method = explainer.check_method(args.method or DEFAULT_METHOD)
+    steps = check_steps(IG_STEPS if args.steps is None else args.steps)
+    failed: list[str] = []
+    for name, prediction in _predictions(args, predictor, failed):
+        target = prediction.digit if args.target is None else args.target
+        saliency = None
+        if prediction.found:
+            saliency = explainer.saliency(prediction.input_image, target, method, steps)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "file": name,
+                        "digit": prediction.digit,
+                        "confidence": prediction.confidence,
+                        "method": method,
+                        "target": target,
+                        "input": _numbers(prediction.input_image),
+                        "saliency": _numbers(saliency),
+                    }
+                ),
+                file=args.results,
+            )
+        elif not prediction.found:
+            print(f"{name}: no digit found", file=args.results)
+        else:
+            print(
+                f"{name}: {prediction.digit} ({prediction.confidence:.1%})\n"
+                f"{METHOD_NAMES[method]}, evidence for {target}: # strong, . weak, - against",
+                file=args.results,
+            )
+            print("\n".join(heat_map(saliency)), file=args.results)
+    return 1 if failed else 0
+
+
+def _numbers(image) -> list[list[float]] | None:
+    """A float32 (28, 28) array as rows of JSON numbers, each the shortest decimal that reads
+    back as the same float32 (so the model sees exactly these values); None stays None."""
+    if image is None:
+        return None
+    return [[float(str(value)) for value in row] for row in image.astype("float32")]
+
+
+HEAT_MARKS = " .:+#"  # a 2x2 block's evidence for the digit, from none to the most
+
+
+def heat_map(saliency) -> list[str]:
+    """A saliency map (float (28, 28)) as 14 lines of text, one character pair per 2x2 block
+    (pairs keep the picture square in a terminal): HEAT_MARKS for evidence for the digit,
+    scaled to the strongest block, "-" for evidence against it of at least a fifth of that."""
+    blocks = saliency.reshape(14, 2, 14, 2).sum(axis=(1, 3))
+    strongest = float(abs(blocks).max()) or 1.0
+    lines = []
+    for row in blocks / strongest:
+        marks = [
+            HEAT_MARKS[min(int(v * len(HEAT_MARKS)), len(HEAT_MARKS) - 1)]
+            if v >= 0
+            else ("-" if v <= -0.2 else " ")
+            for v in row
+        ]
+        lines.append("|" + "".join(mark * 2 for mark in marks) + "|")
+    return lines
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -291,6 +374,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="run id, run directory or .keras file (default: shipped model)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("explain", help="why the model read each image so: a saliency map")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--model", help="run id, run directory or .keras file (default: shipped model)")
+    p.add_argument(
+        "--method",
+        help="integrated-gradients (default), grad-cam (networks with a convolution), occlusion",
+    )
+    p.add_argument(
+        "--target",
+        type=int,
+        choices=range(10),
+        metavar="DIGIT",
+        help="explain the evidence for this digit (default: the digit read)",
+    )
+    p.add_argument(
+        "--steps", type=int, help="integrated gradients' path points (more: truer sums, slower)"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line: file, digit, confidence, method, target, input and "
+        "saliency (28x28 rows; larger = more evidence for the target)",
+    )
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("export", help="export a run as a TensorFlow SavedModel and a .tflite file")
     p.add_argument("run", help="run id or run directory")

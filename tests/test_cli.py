@@ -144,6 +144,14 @@ def test_predict_json_reads_files_and_reports_bad_ones(capsys, models_env, mnist
         (["evaluate", "--model", "no-such-run"], "No run called 'no-such-run'"),
         (["evaluate", "--model", "../escape"], "no such run directory"),
         (["predict", "--model", "missing.keras", "x.png"], "missing.keras: no such model file"),
+        (["explain", "--model", "missing.keras", "x.png"], "missing.keras: no such model file"),
+        (["explain", "--target", "12", "x.png"], "argument --target: invalid choice: 12"),
+        (["explain", "--method", "nope", "x.png"], "Unknown method 'nope'; choose one of"),
+        (["explain", "--steps", "0", "x.png"], "Integrated gradients' steps must be 1 to"),
+        (  # the tiny default model is a multilayer perceptron
+            ["explain", "--method", "grad-cam", "x.png"],
+            "Grad-CAM needs a network with a convolution layer",
+        ),
         (["export", "no-such-run"], "No run called 'no-such-run'"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
@@ -153,6 +161,91 @@ def test_bad_input_exits_nonzero_with_one_line(capsys, models_env, args, message
     assert code == cli.EXIT_BAD_INPUT
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- explain
+
+
+@pytest.fixture
+def pictures(mnist, tmp_path) -> dict[str, Path]:
+    """A drawn "4" (white on black), test digit 2 (a "1") as a scan, and a blank page."""
+    from pictures import draw
+
+    draw().save(tmp_path / "four.png")
+    _digit_png(tmp_path / "one.png", mnist.x_test[2], 300, (10, 10))
+    Image.new("L", (50, 50), 255).save(tmp_path / "blank.png")
+    return {name: tmp_path / f"{name}.png" for name in ("four", "one", "blank")}
+
+
+def _shipped_probabilities(models: Path, x28) -> np.ndarray:
+    """The shipped model's probabilities for one 28x28 picture, by Keras itself."""
+    import keras
+
+    model = keras.saving.load_model(models / "default" / "model.keras", compile=False)
+    return np.asarray(model(np.asarray(x28, np.float32).reshape(1, 28, 28, 1)))[0]
+
+
+def test_explain_json_shows_what_the_model_saw_and_where_it_looked(
+    capsys, shipped_models_env, pictures
+):
+    from mnist_core import preprocess
+    from mnist_core.images import load_image
+
+    files = [str(pictures[name]) for name in ("four", "one", "blank")]
+    code, out, err = run_cli(capsys, "explain", "--json", *files)
+    assert code == 0 and err == ""
+    four, one, blank = [json.loads(line) for line in out.splitlines()]
+    assert (four["digit"], one["digit"]) == (4, 1)
+    for line, name in ((four, "four"), (one, "one")):
+        x = np.array(line["input"], np.float32)
+        assert x.shape == (28, 28) and x.min() >= 0 and x.max() <= 1
+        # Exactly the picture `predict` classifies, and the model's own answer on it.
+        np.testing.assert_array_equal(x, preprocess.to_mnist(load_image(pictures[name])))
+        probabilities = _shipped_probabilities(shipped_models_env, x)
+        assert line["digit"] == int(probabilities.argmax())
+        assert line["confidence"] == pytest.approx(float(probabilities.max()), abs=1e-4)
+        assert line["method"] == "integrated-gradients" and line["target"] == line["digit"]
+        saliency = np.array(line["saliency"])
+        assert saliency.shape == (28, 28) and saliency[x == 0].sum() == 0  # ink only (x input)
+    assert np.array(four["saliency"]).sum() > 0.5  # p(4) went from near 0 (black) to near 1
+    assert blank["digit"] is None and blank["input"] is None and blank["saliency"] is None
+
+
+def test_explain_target_and_steps_choose_what_is_explained(capsys, shipped_models_env, pictures):
+    """The evidence for "1" in a 4, with 256 path points: the shipped model reads a black
+    picture as a 1, so the attributions must add up to p1(four) - p1(black), about -1."""
+    code, out, _ = run_cli(
+        capsys, "explain", "--json", "--target", "1", "--steps", "256", str(pictures["four"])
+    )
+    line = json.loads(out)
+    assert code == 0 and (line["digit"], line["target"]) == (4, 1)
+    change = (
+        _shipped_probabilities(shipped_models_env, line["input"])[1]
+        - _shipped_probabilities(shipped_models_env, np.zeros((28, 28)))[1]
+    )
+    assert change < -0.9
+    assert np.sum(line["saliency"]) == pytest.approx(change, rel=0.05)
+
+    code, out, _ = run_cli(capsys, "explain", "--method", "occlusion", str(pictures["four"]))
+    title, method, *heat = out.splitlines()
+    assert code == 0 and title.startswith(f"{pictures['four']}: 4 (")
+    assert method.startswith("Occlusion, evidence for 4")
+    assert len(heat) == 14 and all(len(row) == 30 and row[0] == row[-1] == "|" for row in heat)
+    assert "#" in "".join(heat)
+
+
+def test_explain_reports_a_bad_file_in_one_line_as_predict_does(
+    capsys, shipped_models_env, pictures, tmp_path
+):
+    fake = tmp_path / "fake.png"
+    fake.write_text("<html>not an image</html>")
+    code, out, err = run_cli(capsys, "explain", "--json", str(fake), str(pictures["four"]))
+    bad, good = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and bad["file"] == str(fake) and "not an image" in bad["error"]
+    assert bad["digit"] is None and good["digit"] == 4
+    assert err.count("\n") == 1 and err.startswith(f"{fake}: ") and "Traceback" not in err
+    code, out, err = run_cli(capsys, "explain", str(fake), str(pictures["four"]))
+    assert code == 1 and err.count("\n") == 1 and out.startswith(f"{pictures['four']}: 4 (")
 
 
 def test_export_writes_saved_model_and_tflite(capsys, models_env, tmp_path):
