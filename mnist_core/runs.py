@@ -4,6 +4,8 @@
     history.csv   one row per finished epoch (columns in `HISTORY_COLUMNS`)
     progress.json the latest batch-level progress, rewritten while training runs
     model.keras   the best weights so far; written only when complete (atomic rename)
+    weights.npz   the first layer's weights as pictures, before training and after each epoch
+                  (`WeightSnapshots`; written by callbacks/weight_snapshots.py)
     STOP          present when someone asked the run to stop after the current batch
 
 The server creates the folder when a training is requested (status "queued", the resolved
@@ -33,10 +35,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import atomic, paths
 from .errors import InputError, ModelError
+
+if TYPE_CHECKING:  # numpy is imported where weights.npz is read or written, not with runs
+    import numpy as np
 
 DEFAULT_RUN_ID = "default"  # the shipped model: models/default/
 HISTORY_COLUMNS = (
@@ -411,6 +416,63 @@ def watch(path: Path, run: Run | None = None) -> Watch:
     return Watch(run or read_run(path), read_progress(path), read_history(path))
 
 
+WEIGHTS_FILE = "weights.npz"
+MAX_WEIGHTS_BYTES = 64 * 2**20  # unpacked; the callback writes a few MB at most: more is not ours
+
+
+@dataclass(frozen=True, eq=False)  # == on numpy fields would be ambiguous
+class WeightSnapshots:
+    """weights.npz: what the first weighted layer had learned before training and after
+    epochs, as pictures (`explain.first_layer_images`), for watching a network learn.
+
+    layer: the Keras layer's name; kind: "dense" (each unit's 784 input weights as a 28x28
+    template) or "conv" (each filter's kh x kw weights); epochs: int64 (n,), increasing, 0 =
+    before training (epochs cut short by a stop request are not there, and long trainings
+    keep a thinned-out selection); images: float32 (n, k, h, w), signed, in the layer's own
+    units, the first k units or filters (k <= 64), stored as float16.
+    """
+
+    layer: str
+    kind: str
+    epochs: np.ndarray
+    images: np.ndarray
+
+
+def read_weight_snapshots(path: Path) -> WeightSnapshots | None:
+    """The weights.npz of the run folder `path`; None when it has none (a model with no
+    first Dense or Conv2D layer that sees the picture, a run from before snapshots) or when
+    the file is damaged, a link, or not the shape described in `WeightSnapshots`."""
+    import zipfile
+
+    import numpy as np
+
+    file = Path(path) / WEIGHTS_FILE
+    if not _plain_file(file):
+        return None
+    try:
+        with zipfile.ZipFile(file) as archive:  # sizes checked before anything is unpacked
+            if sum(info.file_size for info in archive.infolist()) > MAX_WEIGHTS_BYTES:
+                return None
+        with np.load(file, allow_pickle=False) as data:
+            layer, kind = data["layer"], data["kind"]
+            epochs, images = data["epochs"], data["images"]
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        return None
+    if layer.shape != () or layer.dtype.kind != "U" or kind.shape != () or kind.dtype.kind != "U":
+        return None
+    if str(kind) not in ("dense", "conv") or epochs.ndim != 1 or epochs.dtype.kind not in "iu":
+        return None
+    if images.ndim != 4 or images.dtype.kind != "f" or images.shape[0] != len(epochs):
+        return None
+    if len(epochs) == 0 or epochs[0] < 0 or (np.diff(epochs) <= 0).any():
+        return None
+    if str(kind) == "dense" and images.shape[2:] != (28, 28):
+        return None
+    return WeightSnapshots(
+        str(layer), str(kind), epochs.astype(np.int64), images.astype(np.float32)
+    )
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -444,6 +506,26 @@ def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def write_progress(path: Path, progress: dict[str, Any]) -> None:
     atomic.write_json(Path(path) / "progress.json", progress)
+
+
+def write_weight_snapshots(path: Path, snapshots: WeightSnapshots) -> None:
+    """Write weights.npz (atomically) in the run folder `path`: images as float16 (values
+    beyond its range clipped to it), so a snapshot of 64 dense units is 98 KiB."""
+    import numpy as np
+
+    images = np.clip(np.asarray(snapshots.images, np.float32), -65504, 65504)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to a name
+            np.savez(
+                f,
+                layer=np.asarray(snapshots.layer),
+                kind=np.asarray(snapshots.kind),
+                epochs=np.asarray(snapshots.epochs, np.int64),
+                images=images.astype(np.float16),
+            )
+
+    atomic.write_with(Path(path) / WEIGHTS_FILE, write)
 
 
 def create_run(

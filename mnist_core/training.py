@@ -7,8 +7,9 @@ Two steps, so that a server can queue a request before any training starts:
 the resolved `RunParams` in run.json); `train_run(run_dir)` trains into it, in this process
 or in a worker (`python -m mnist_core train --run-dir DIR`). `train` does both. Each concern
 of a training is one Keras callback (`mnist_core.callbacks`): progress.json and history.csv,
-the atomic best checkpoint, the stop request. Validation runs inside `fit`; the final test
-score is `evaluation.score`, the one way every part of the project scores a model.
+the atomic best checkpoint, snapshots of the first layer's weights (weights.npz), the stop
+request. Validation runs inside `fit`; the final test score is `evaluation.score`, the one
+way every part of the project scores a model.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import runs
-from .callbacks import AtomicBestCheckpoint, ProgressFile, StopOnRequest
+from .callbacks import AtomicBestCheckpoint, ProgressFile, StopOnRequest, WeightSnapshots
 from .callbacks.atomic_checkpoint import save
 from .config import BOUNDS, TrainConfig, prepare_run  # noqa: F401  (part of this module's API)
 from .data import Mnist, load_mnist, normalise, split_train_val
@@ -224,7 +225,7 @@ def train_run(
             validation_data=validation,
             # Saved before recorded; the stop request checked last, after every other callback
             # has seen the batch (a request made there stops before the next batch).
-            callbacks=[checkpoint, progress, *callbacks, stopper],
+            callbacks=[checkpoint, progress, WeightSnapshots(run.path), *callbacks, stopper],
             shuffle=False,  # the dataset is already shuffled
             verbose=0,
         )

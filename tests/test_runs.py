@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mnist_core import runs
@@ -200,3 +201,110 @@ def test_links_in_the_models_folder_are_refused_not_followed(tmp_path):
         not (models / "linked").exists() and (real.path / "model.keras").read_bytes() == b"precious"
     )
     assert (real.path / ".model.keras.x.tmp").exists()
+
+
+# --------------------------------------------------------------------------- weight snapshots
+
+
+def _snapshots(**change) -> runs.WeightSnapshots:
+    fields = {
+        "layer": "conv2d",
+        "kind": "conv",
+        "epochs": np.array([0, 1, 3]),
+        "images": np.linspace(-1, 1, 3 * 4 * 5 * 5).reshape(3, 4, 5, 5),
+        **change,
+    }
+    return runs.WeightSnapshots(**fields)
+
+
+def test_weight_snapshots_round_trip_as_float16(tmp_path):
+    images = np.linspace(-1, 1, 3 * 4 * 5 * 5).reshape(3, 4, 5, 5) * np.pi
+    images[0, 0, 0, 0] = 1e6  # beyond float16: clipped to its largest, not infinity
+    runs.write_weight_snapshots(tmp_path, _snapshots(images=images))
+    back = runs.read_weight_snapshots(tmp_path)
+    assert (back.layer, back.kind, back.epochs.tolist()) == ("conv2d", "conv", [0, 1, 3])
+    assert back.epochs.dtype == np.int64 and back.images.dtype == np.float32
+    expected = np.clip(images, -65504, 65504).astype(np.float16).astype(np.float32)
+    assert expected[0, 0, 0, 0] == 65504
+    np.testing.assert_array_equal(back.images, expected)
+    assert [p.name for p in tmp_path.iterdir()] == ["weights.npz"]  # no temporaries
+
+
+def _write_npz(path: Path, **arrays) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+GOOD = {"layer": np.asarray("d"), "kind": np.asarray("dense"), "epochs": np.array([0, 1])}
+
+
+def test_weight_snapshots_written_elsewhere_read_too(tmp_path):
+    """The file format, not our writer: the damaged files below start from this good one."""
+    _write_npz(tmp_path / runs.WEIGHTS_FILE, **GOOD, images=np.ones((2, 3, 28, 28)))
+    back = runs.read_weight_snapshots(tmp_path)
+    assert back.kind == "dense" and back.images.shape == (2, 3, 28, 28)
+
+
+def _damage(folder: Path, how: str) -> None:
+    good = GOOD
+    file = folder / runs.WEIGHTS_FILE
+    if how == "truncated":
+        runs.write_weight_snapshots(folder, _snapshots())
+        file.write_bytes(file.read_bytes()[:300])
+    elif how == "not a zip":
+        file.write_text("<html>not weights</html>")
+    elif how == "pickled objects":  # np.load refuses pickles: nothing of ours is one
+        _write_npz(file, **good, images=np.array([{"x": 1}, None], dtype=object))
+    elif how == "no images":
+        _write_npz(file, **good)
+    elif how == "images of 3 axes":
+        _write_npz(file, **good, images=np.zeros((2, 28, 28), np.float16))
+    elif how == "dense not 28x28":
+        _write_npz(file, **good, images=np.zeros((2, 4, 5, 5), np.float16))
+    elif how == "one epoch too many":
+        _write_npz(file, **good, images=np.zeros((1, 4, 28, 28), np.float16))
+    elif how == "epochs going back":
+        epochs = np.array([1, 0])
+        _write_npz(file, **{**good, "epochs": epochs}, images=np.zeros((2, 4, 28, 28)))
+    elif how == "unknown kind":
+        kind = np.asarray("lstm")
+        _write_npz(file, **{**good, "kind": kind}, images=np.zeros((2, 4, 28, 28)))
+    elif how == "a folder":
+        file.mkdir()
+    elif how == "a link":
+        runs.write_weight_snapshots(folder.parent, _snapshots())
+        file.symlink_to(folder.parent / runs.WEIGHTS_FILE)
+    else:
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "truncated",
+        "not a zip",
+        "pickled objects",
+        "no images",
+        "images of 3 axes",
+        "dense not 28x28",
+        "one epoch too many",
+        "epochs going back",
+        "unknown kind",
+        "a folder",
+        "a link",
+    ],
+)
+def test_missing_or_damaged_weight_snapshots_read_as_none(tmp_path, how):
+    run = tmp_path / "run"
+    run.mkdir()
+    assert runs.read_weight_snapshots(run) is None  # missing
+    _damage(run, how)
+    assert runs.read_weight_snapshots(run) is None
+
+
+def test_weight_snapshots_that_would_unpack_too_big_are_not_read(tmp_path, monkeypatch):
+    runs.write_weight_snapshots(tmp_path, _snapshots())
+    monkeypatch.setattr(runs, "MAX_WEIGHTS_BYTES", 1000)  # it unpacks to about 1.1 KB
+    assert runs.read_weight_snapshots(tmp_path) is None
+    monkeypatch.setattr(runs, "MAX_WEIGHTS_BYTES", 10_000)
+    assert runs.read_weight_snapshots(tmp_path).images.shape == (3, 4, 5, 5)

@@ -106,6 +106,21 @@ def test_run_end_to_end_writes_a_complete_run_directory(tmp_path, mnist):
     assert [p.name for p in run.path.iterdir() if p.name.startswith(".")] == []  # no temporaries
 
 
+def test_a_run_keeps_pictures_of_its_first_layer_before_and_after_each_epoch(tmp_path, mnist):
+    run = train(TrainConfig("seed-mlp-dropout", epochs=1, **SMALL), models_dir=tmp_path, data=mnist)
+    snapshots = runs.read_weight_snapshots(run.path)
+    first = inference.load_model(run.model_path).layers[2]  # input, flatten, dense 128
+    assert (snapshots.layer, snapshots.kind) == (first.name, "dense")
+    assert snapshots.epochs.tolist() == [0, 1] and snapshots.images.shape == (2, 64, 28, 28)
+    # After the epoch: the trained model's first 64 units, unit u's weight on pixel (r, c)
+    # being kernel[r * 28 + c, u], in float16.
+    kernel = first.get_weights()[0]
+    expected = np.float16(kernel[:, :64].T.reshape(64, 28, 28)).astype(np.float32)
+    np.testing.assert_array_equal(snapshots.images[1], expected)
+    assert np.abs(snapshots.images[1] - snapshots.images[0]).max() > 1e-3  # it learned
+    assert (run.path / "weights.npz").stat().st_size < 2 * 64 * 784 * 2 + 2048
+
+
 def test_stop_request_ends_after_the_current_batch_and_keeps_a_model(tmp_path, mnist):
     recorder = Recorder(stop_after_batches=3)
     run = train(
@@ -262,6 +277,7 @@ def test_a_failed_save_fails_the_run_in_one_line_and_keeps_the_last_model(
         "model.keras",
         "progress.json",
         "run.json",
+        "weights.npz",
     ]
 
 

@@ -1,12 +1,20 @@
 """Plain Keras callbacks, one job each, in the style of `keras/src/callbacks/`.
 
-`training.train` passes the first three to `model.fit`; the command line adds the fourth;
-callers (tests, benchmarks) add their own `keras.callbacks.Callback`s beside them.
+`training.train` passes AtomicBestCheckpoint, ProgressFile, WeightSnapshots and StopOnRequest
+to `model.fit`; the command line adds TerminalProgress; callers (tests, benchmarks) add their
+own `keras.callbacks.Callback`s beside them.
 """
 
 from .atomic_checkpoint import AtomicBestCheckpoint
 from .progress_file import ProgressFile
 from .stop_request import StopOnRequest
 from .terminal_progress import TerminalProgress
+from .weight_snapshots import WeightSnapshots
 
-__all__ = ["AtomicBestCheckpoint", "ProgressFile", "StopOnRequest", "TerminalProgress"]
+__all__ = [
+    "AtomicBestCheckpoint",
+    "ProgressFile",
+    "StopOnRequest",
+    "TerminalProgress",
+    "WeightSnapshots",
+]
