@@ -8,6 +8,8 @@ and as ratios):
     eval     full test-set evaluation, every metric
     app      server start to rendered home page, stroke end to new prediction, peak memory
     api      the REST API over loopback: one instance p50, 8 concurrent clients x 200 p95
+    explain  how faithful each saliency map is (deletion test, 500 test images) against random
+             order and brightest ink first; the time to explain one input
 
 Writes benchmarks/results/latest.json and latest.md and prints the table. No assertions:
 the targets are printed beside the figures.
@@ -39,7 +41,7 @@ from mnist_core.data import load_mnist  # noqa: E402
 from mnist_core.training import TrainConfig, environment, train  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-SECTIONS = ("train", "best", "latency", "eval", "app", "api")
+SECTIONS = ("train", "best", "latency", "eval", "app", "api", "explain")
 
 
 def log(message: str) -> None:
@@ -405,7 +407,49 @@ def markdown(report: dict) -> str:
             f"requests/s, {a['wrong']} wrong; {pages} page visits by a browser meanwhile) | - | - "
             f"| p95 ≤ 50 ms, none wrong: {'met' if met else 'NOT met'} |"
         )
+    if "explain" in r and "deletion_auc" in r["explain"]:
+        lines += explain_rows(r["explain"])
     return "\n".join(lines) + "\n"
+
+
+def explain_rows(ex: dict) -> list[str]:
+    """The explain section's rows: deletion AUC (mean over the images; lower = more faithful)
+    of the default method against the two baselines, the other methods, the speed, the MLP."""
+    auc, default = ex["deletion_auc"], ex["default_method"]
+    mean = {name: figures["mean"] for name, figures in auc.items()}
+    ink, rnd = mean["ink-first"], mean["random"]
+    others = [m for m in auc if m not in (default, "ink-first", "random")]
+    rows = [
+        f"| deletion AUC of the default saliency map ({default}), mean over {ex['images']} test "
+        f"images (lower = more faithful) | {mean[default]:.3f} | brightest ink first {ink:.3f}, "
+        f"random order {rnd:.3f} | {mean[default] / ink:.2f}× ink-first's; lower on "
+        f"{ex['default_beats_ink']:.0%} of the images | default < ink-first: "
+        f"{'met' if mean[default] < ink else 'NOT met'} |"
+    ]
+    if others:
+        rows.append(
+            f"| … the other methods: {' / '.join(others)} | "
+            f"{' / '.join(f'{mean[m]:.3f}' for m in others)} | - | - | - |"
+        )
+    speed = ex["speed_ms"]
+    whole = speed["all"]
+    parts = ", ".join(f"{k} {v['p50']:.1f}" for k, v in speed.items() if k != "all")
+    rows.append(
+        f"| explaining one input (every saliency map + every layer's activations), p50 / p95 "
+        f"| {whole['p50']:.1f} / {whole['p95']:.1f} ms | its parts, p50 in ms: {parts} | - | "
+        f"p50 ≤ 100 ms: {'met' if whole['p50'] <= 100 else 'NOT met'} |"
+    )
+    mlp = ex.get("mlp", {})
+    if "deletion_auc" in mlp:
+        m = {name: figures["mean"] for name, figures in mlp["deletion_auc"].items()}
+        methods = [k for k in m if k not in ("ink-first", "random")]
+        rows.append(
+            f"| … the same for an MLP ({mlp['preset']}, {mlp['epochs']} epoch, "
+            f"{mlp['test_accuracy']:.2%}): {' / '.join(methods)} | "
+            f"{' / '.join(f'{m[k]:.3f}' for k in methods)} | brightest ink first "
+            f"{m['ink-first']:.3f}, random order {m['random']:.3f} | - | - |"
+        )
+    return rows
 
 
 def main(argv=None) -> int:
@@ -487,6 +531,10 @@ def main(argv=None) -> int:
         from api_bench import bench_api  # noqa: E402  (benchmarks/api_bench.py)
 
         measure("api", bench_api, ROOT, model_path=model_path, data=data)
+    if "explain" in sections:
+        from explain_bench import bench_explain  # noqa: E402  (benchmarks/explain_bench.py)
+
+        measure("explain", bench_explain, data, model_path)
     print(markdown(report))
     return 1 if report["failed"] else 0
 
