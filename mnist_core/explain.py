@@ -18,7 +18,7 @@ The methods (`METHODS`, the default first):
                         add up to p(input) - p(black) (completeness). Works for every network.
   grad-cam              Grad-CAM (Selvaraju et al. 2017) in its element-wise form, HiResCAM
                         (Draelos & Carin 2020), on the last convolutional feature maps of at
-                        least 7x7 (coarser ones say little at 28x28): each map times its
+                        least GRAD_CAM_MIN_SIZE (4x4): each map times its
                         gradient at each place, summed over the maps, then drawn at 28x28 with
                         each cell over the centre of the pixels it sees (`_cam_geometry`).
                         Plain Grad-CAM first averages each map's gradient over all places,
@@ -27,7 +27,8 @@ The methods (`METHODS`, the default first):
                         map fell inside the only region the model reads; here all). Kept
                         signed (no ReLU) so that evidence against shows too. Networks with a
                         convolution only.
-  occlusion             Zeiler & Fergus 2014: a 4x4 black patch slid over the picture (stride 2);
+  occlusion             Zeiler & Fergus 2014: a 6x6 black patch slid over the picture (stride 3,
+                        and one more at the far edge);
                         the drop of the target's probability is shared among the pixels the
                         patch changed, in proportion to their ink (a pixel black already is
                         not changed by a black patch, so it gets none). Needs no gradients;
@@ -232,8 +233,8 @@ class Explainer:
     """Activations, first-layer weights and saliency maps of one digit model.
 
     Build it once per model (it traces a few TensorFlow functions, about a second); its
-    calls are then batched and fast (all maps for one input well under 100 ms for best-cnn
-    on 2 cores, benchmarks/explain_bench.py). Safe to share between threads: Keras models
+    calls are then batched and fast (all maps for one input about 60 ms p50 for best-cnn on
+    2 cores, more when the cores are busy: benchmarks/explain_bench.py). Safe to share between threads: Keras models
     and traced functions are.
     """
 
@@ -259,6 +260,10 @@ class Explainer:
         spec = tf.TensorSpec((None, 28, 28, 1), tf.float32)
         target = tf.TensorSpec((), tf.int32)
         self._probs = tf.function(self._probabilities_tf, input_signature=[spec])
+        model_spec = tf.TensorSpec((None, *in_shape), tf.float32)
+        self._layer_outputs = tf.function(
+            lambda x: self._every_layer(x, training=False), input_signature=[model_spec]
+        )
         self._gradients = tf.function(self._gradients_tf, input_signature=[spec, target])
         self._cam = (
             tf.function(self._grad_cam_tf, input_signature=[spec, target])
@@ -306,7 +311,7 @@ class Explainer:
         """Each layer's output for one picture, in order: float32 arrays of `info.shape`
         (feature maps (h, w, channels); a dense layer's units (n,); the last: 10 outputs)."""
         x = _check_image(x28).reshape(self._model_shape[1:])[None]
-        outputs = self._every_layer(tf.constant(x), training=False)
+        outputs = self._layer_outputs(tf.constant(x))
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
         return [(info, np.asarray(out)[0]) for info, out in zip(self.layers, outputs)]
@@ -374,9 +379,8 @@ class Explainer:
 
     def _occlusion(self, x: np.ndarray, target: int) -> np.ndarray:
         size, stride = OCCLUSION_PATCH, OCCLUSION_STRIDE
-        corners = [
-            (r, c) for r in range(0, 28 - size + 1, stride) for c in range(0, 28 - size + 1, stride)
-        ]
+        starts = sorted({*range(0, 28 - size + 1, stride), 28 - size})  # the far edge too
+        corners = [(r, c) for r in starts for c in starts]
         hidden = np.repeat(x[None], len(corners), axis=0)
         for k, (r, c) in enumerate(corners):
             hidden[k, r : r + size, c : c + size] = 0.0
