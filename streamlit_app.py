@@ -13,6 +13,7 @@ PAGES = [
         "pages/evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="evaluate"
     ),
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
+    st.Page("pages/inside.py", title="Inside", icon=":material/neurology:", url_path="inside"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
     # Where the server sends addresses that name no page (see serve.py); not in the menu.
     st.Page(

@@ -11,16 +11,14 @@ import pandas as pd
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from mnist_core.errors import InputError, StudioError
-from mnist_core.images import load_image, to_grayscale
+from mnist_core.errors import StudioError
 from mnist_core.preprocess import NO_DIGIT_MESSAGE
 from pages import explorer, figures, shared
 
 CANVAS_SIZE = 280  # px: ten canvas pixels per MNIST pixel
 SEEN_SCALE = 8  # the 28x28 model input shown at 224x224, pixel for pixel
 UNSURE_BELOW = 0.5  # confidence under which the page says the model is unsure
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]
-SHOWABLE_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK")  # what st.image can encode as is
+LOOKED_AT = {"draw": "your drawing", "upload": "your picture"}  # what Inside calls it
 HINT = "Draw a digit from 0 to 9 in the black square: the prediction appears when you lift the pen."
 
 
@@ -42,33 +40,6 @@ def read_canvas(stroke_width: int) -> np.ndarray | None:
         key=f"canvas_{st.session_state.get('canvas_version', 0)}",  # a new key clears it
     )
     return result.image_data
-
-
-def read_upload(upload):
-    """The uploaded picture (PIL image), or None with a one-line error when it is unusable."""
-    if upload is None:
-        return None
-    try:
-        if shared.demo_mode() and upload.size > shared.DEMO_MAX_UPLOAD_MB * 1024 * 1024:
-            # The browser holds back bigger files already; this catches any that get past it.
-            raise InputError(
-                f"Upload {upload.name!r} is too large for this demo: "
-                f"{upload.size / 1024 / 1024:.1f} MB (the limit is "
-                f"{shared.DEMO_MAX_UPLOAD_MB} MB)."
-            )
-        return load_image(upload)
-    except StudioError as exc:
-        shared.show_error(exc)
-        return None
-
-
-def preview(picture):
-    """The uploaded picture in a form st.image can show: 16-bit pictures as 8-bit grey."""
-    if picture.mode in SHOWABLE_MODES:
-        return picture
-    gray = to_grayscale(picture)
-    step = max(1, min(gray.shape) // CANVAS_SIZE)  # no need to send more pixels than are shown
-    return gray[::step, ::step]
 
 
 def predict(run, image):
@@ -99,6 +70,14 @@ def show_prediction(image, run, others: list, where: str) -> None:
     )
     if prediction.confidence < UNSURE_BELOW:
         st.warning("The model is unsure about this one: no digit gets even half of its vote.")
+    if st.button(
+        "Look inside",
+        icon=":material/neurology:",
+        key=f"look_inside_{where}",
+        help="See what the network computes for this digit, layer by layer, and which "
+        "pixels made it answer as it did.",
+    ):
+        shared.look_inside(run, prediction.input_image, LOOKED_AT[where])
     seen, bars = st.columns([1, 2])
     seen.image(
         explorer.enlarge(prediction.input_image, SEEN_SCALE),
@@ -165,14 +144,14 @@ with upload_tab:
     with upload_side:
         upload = st.file_uploader(
             "A picture of one digit",
-            type=UPLOAD_TYPES,
+            type=shared.UPLOAD_TYPES,
             key="draw_upload",
             max_upload_size=shared.DEMO_MAX_UPLOAD_MB if shared.demo_mode() else None,
             help="A photo or scan works: dark ink on light paper or light on dark.",
         )
-        picture = read_upload(upload)
+        picture = shared.read_upload(upload)
         if picture is not None:
-            st.image(preview(picture), caption="Your picture", width=CANVAS_SIZE)
+            st.image(shared.upload_preview(picture), caption="Your picture", width=CANVAS_SIZE)
     with result_side:
         if picture is None:
             st.info("Upload a picture of a handwritten digit to see what the model reads.")

@@ -121,6 +121,14 @@ def _gallery(evaluation, images: np.ndarray, run_id: str, cell: tuple[int, int])
         for col, i in zip(st.columns(GALLERY_COLUMNS), shown[start : start + GALLERY_COLUMNS]):
             big = np.repeat(np.repeat(images[i], UPSCALE, axis=0), UPSCALE, axis=1)
             col.image(big, caption=f"true {t} · predicted {p} · {evaluation.confidence[i]:.0%}")
+            col.page_link(
+                "pages/inside.py",
+                label="Why?",
+                icon=":material/neurology:",
+                query_params={"run": run_id, "test": str(int(i))},
+                help=f"Look inside the network for test image {int(i):,}: which pixels made "
+                f"it say {p}.",
+            )
     if pages > 1:
         first = (page - 1) * PER_PAGE + 1
         st.caption(f"Images {first:,}–{first + len(shown) - 1:,} of {len(indices):,}.")

@@ -24,15 +24,17 @@ st.write(
     "networks on 70,000 pictures of the digits 0 to 9, see how well they do and where they "
     "go wrong, and then draw your own digits to see what they make of them."
 )
-links = st.columns(4)
+links = st.columns(5)
 links[0].page_link("pages/train.py", label="Train", icon=":material/model_training:")
 links[0].caption("Teach a new network, and watch it learn.")
 links[1].page_link("pages/evaluate.py", label="Evaluate", icon=":material/analytics:")
 links[1].caption("Score a network on 10,000 test pictures and see its mistakes.")
 links[2].page_link("pages/draw.py", label="Draw", icon=":material/draw:")
 links[2].caption("Draw a digit and see what a network reads.")
-links[3].page_link("pages/compare.py", label="Compare", icon=":material/compare:")
-links[3].caption("Put your training runs side by side; tidy up old ones.")
+links[3].page_link("pages/inside.py", label="Inside", icon=":material/neurology:")
+links[3].caption("Look inside a network: what each layer sees, and why it answered.")
+links[4].page_link("pages/compare.py", label="Compare", icon=":material/compare:")
+links[4].caption("Put your training runs side by side; tidy up old ones.")
 
 try:
     mnist = shared.mnist()
@@ -58,7 +60,9 @@ elif isinstance(default_run.test_accuracy, (int, float)):
         help="Share of the 10,000 test pictures, never seen in training, that it reads right.",
     )
     right.write(f"A network of the **{default_run.preset}** kind comes ready to use.")
-    right.page_link("pages/draw.py", label="Try it: draw a digit", icon=":material/draw:")
+    try_it, look = right.columns(2)
+    try_it.page_link("pages/draw.py", label="Try it: draw a digit", icon=":material/draw:")
+    look.page_link("pages/inside.py", label="Look inside it", icon=":material/neurology:")
 else:
     st.info(f"The ready-made model has no test score yet (status: {default_run.status}).")
 

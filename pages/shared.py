@@ -69,6 +69,21 @@ def predictor(model_path: Path):
         return api.MODELS.get(model_path)
 
 
+@st.cache_resource(show_spinner="Getting ready to look inside the model…", max_entries=8)
+def _explainer(model_path: str, mtime: float):
+    from mnist_core.explain import Explainer
+
+    return Explainer(_predictor(model_path, mtime).model)
+
+
+def explainer(model_path: Path):
+    """The Explainer of a model file, built once per server process and file version around
+    the model `predictor` loaded (the model is loaded once, and shared)."""
+    mtime = model_path.stat().st_mtime
+    predictor(model_path)  # the model load, with its own spinner
+    return _explainer(str(model_path), mtime)
+
+
 @st.cache_resource(show_spinner="Evaluating on the 10,000 test images…", max_entries=16)
 def _evaluation(model_path: str, mtime: float):
     from mnist_core.evaluation import score
@@ -155,6 +170,59 @@ def show_error(exc: Exception) -> None:
         else f"Something went wrong: {type(exc).__name__}: {exc}"
     )
     st.error(" ".join(text.split()), icon=":material/warning:")
+
+
+# --------------------------------------------------------------------------- pictures
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]
+SHOWABLE_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK")  # what st.image can encode as is
+PREVIEW_SIZE = 280  # px: an uploaded picture is shown at most this wide
+
+
+def read_upload(upload):
+    """The uploaded picture (PIL image), or None with a one-line error when it is unusable."""
+    from mnist_core.errors import InputError
+    from mnist_core.images import load_image
+
+    if upload is None:
+        return None
+    try:
+        if demo_mode() and upload.size > DEMO_MAX_UPLOAD_MB * 1024 * 1024:
+            # The browser holds back bigger files already; this catches any that get past it.
+            raise InputError(
+                f"Upload {upload.name!r} is too large for this demo: "
+                f"{upload.size / 1024 / 1024:.1f} MB (the limit is "
+                f"{DEMO_MAX_UPLOAD_MB} MB)."
+            )
+        return load_image(upload)
+    except StudioError as exc:
+        show_error(exc)
+        return None
+
+
+def upload_preview(picture):
+    """The uploaded picture in a form st.image can show: 16-bit pictures as 8-bit grey."""
+    from mnist_core.images import to_grayscale
+
+    if picture.mode in SHOWABLE_MODES:
+        return picture
+    gray = to_grayscale(picture)
+    step = max(1, min(gray.shape) // PREVIEW_SIZE)  # no need to send more pixels than are shown
+    return gray[::step, ::step]
+
+
+INSIDE_INPUT = "inside_input"  # session_state: the picture Draw hands to the Inside page
+
+
+def look_inside(run: runs.Run, image: np.ndarray, what: str) -> None:
+    """Open the Inside page on `run` with `image` (float32 (28, 28) in [0, 1], what the model
+    saw) as its input; `what` names it ("your drawing", "your picture")."""
+    st.session_state[INSIDE_INPUT] = {
+        "image": np.array(image, dtype=np.float32).reshape(28, 28),
+        "what": what,
+        "fresh": True,  # the Inside page shows it first, whatever it showed before
+    }
+    st.switch_page("pages/inside.py", query_params={"run": run.id})
 
 
 # --------------------------------------------------------------------------- warming up

@@ -351,3 +351,34 @@ def test_a_damaged_run_is_never_loaded(damaged_runs, name):
     at.run()
     assert not at.exception and not at.error and at.warning
     assert at.selectbox(key="draw_run").value.id == "default"
+
+
+# --------------------------------------------------------------------------- look inside
+
+
+@pytest.mark.parametrize("where", ["draw", "upload"])
+def test_look_inside_takes_the_digit_to_the_inside_page(models_env, where):
+    """The button hands over exactly what the model saw, and Inside reads it as Draw did."""
+    from mnist_core.preprocess import to_mnist
+    from pages.shared import INSIDE_INPUT
+
+    drawing = stroke_of_one()
+    with canvas_with(drawing if where == "draw" else None):
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
+        at.switch_page("pages/draw.py").run()
+        if where == "upload":
+            paper = 255 - drawing[..., :3]
+            at.file_uploader(key="draw_upload").set_value(("one.png", png(paper), "image/png"))
+            at.run()
+            expected = to_mnist(Image.open(io.BytesIO(png(paper))))
+        else:
+            expected = to_mnist(drawing)
+        [metric] = at.metric
+        at.button(key=f"look_inside_{where}").click().run()
+    assert not at.exception and not at.error
+    assert [title.value for title in at.title] == ["Inside the network"]
+    handed = at.session_state[INSIDE_INPUT]
+    np.testing.assert_array_equal(handed["image"], expected)
+    assert handed["what"] == ("your drawing" if where == "draw" else "your picture")
+    assert at.segmented_control(key="inside_source").value == "drawing"
+    assert at.metric[0].label == "It reads" and at.metric[0].value == metric.value

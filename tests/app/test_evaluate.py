@@ -13,12 +13,15 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-PAGE = Path(__file__).resolve().parents[2] / "pages" / "evaluate.py"
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 90  # the first run imports TensorFlow and evaluates 10,000 images
 
 
 def _page() -> AppTest:
-    return AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
+    """The Evaluate page, run through the entry point: its gallery links to the Inside page,
+    and a page link needs the pages st.navigation registers."""
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
+    return at.switch_page("pages/evaluate.py")
 
 
 def _click_matrix(at: AppTest, *points: dict) -> AppTest:
@@ -60,7 +63,11 @@ def reference(tiny_models_dir, mnist):
     predicted = model.predict(x, batch_size=2048, verbose=0).argmax(axis=1)
     confusion = np.zeros((10, 10), np.int64)
     np.add.at(confusion, (mnist.y_test, predicted), 1)
-    return {"accuracy": float((predicted == mnist.y_test).mean()), "confusion": confusion}
+    return {
+        "accuracy": float((predicted == mnist.y_test).mean()),
+        "confusion": confusion,
+        "predicted": predicted,
+    }
 
 
 def _subheaders(at: AppTest) -> list[str]:
@@ -146,6 +153,25 @@ def test_clicking_a_cell_of_the_matrix_shows_its_images(models_env, reference):
     _click_matrix(at, {"point_index": 10 * by_index[0] + by_index[1]})
     _click_matrix(at)
     assert not at.exception and _shown_cell(at) == heading(by_index)
+
+
+def test_every_gallery_image_links_to_the_inside_page(models_env, reference, mnist):
+    """Each image of the gallery has a link to the Inside page naming this run and exactly
+    that test image (checked against Keras' own predictions)."""
+    at = _page().run()
+    assert not at.exception
+    off = reference["confusion"].copy()
+    np.fill_diagonal(off, -1)
+    t, p = np.unravel_index(off.argmax(), off.shape)  # the cell shown first
+    links = [link for link in at.get("page_link") if link.proto.page == "inside"]
+    assert len(links) == min(20, reference["confusion"][t, p])
+    shown = []
+    for link in links:
+        query = dict(part.split("=") for part in link.proto.query_string.split("&"))
+        assert link.proto.label == "Why?" and query["run"] == "default"
+        shown.append(int(query["test"]))
+    assert len(set(shown)) == len(shown)
+    assert all(mnist.y_test[i] == t and reference["predicted"][i] == p for i in shown)
 
 
 def test_the_run_in_the_address_is_chosen(own_models):

@@ -56,3 +56,8 @@ def test_a_missing_shipped_model_is_said_plainly(mnist, tmp_path, monkeypatch):
     assert not at.exception
     assert any("ready-made model is missing" in w.value for w in at.warning)
     assert len(captions(at)) == 40  # the rest of the page still works
+
+
+def test_home_links_to_the_inside_page(home):
+    links = [link.proto for link in home.get("page_link") if link.proto.page == "inside"]
+    assert [link.label for link in links] == ["Inside", "Look inside it"]

@@ -65,7 +65,9 @@ def test_each_model_is_loaded_once_per_process(models_env):
         for _ in range(3):  # three visitors of the Draw page
             at = draw_page().run()
             assert not at.exception and [m.label for m in at.metric] == ["Prediction"]
-        at = AppTest.from_file(str(ROOT / "pages" / "evaluate.py"), default_timeout=90).run()
+        # Through the entry point: Evaluate's gallery links to Inside (needs st.navigation).
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=90)
+        at.switch_page("pages/evaluate.py").run()
         assert not at.exception and at.metric  # Evaluate predicts with the same Predictor
     assert loads == [str(model_path)]
     assert len(predictors) == 8 and all(p is predictors[0] for p in predictors)
