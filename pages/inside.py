@@ -17,6 +17,7 @@ from mnist_core.preprocess import NO_DIGIT_MESSAGE
 from pages import inside_story as story
 from pages import inside_views as views
 from pages import shared
+from pages.inside_figures import percent
 
 SOURCE_KEY = "inside_source"  # what to look at: "drawing", "test" or "upload"
 INDEX_KEY = "inside_test_index"
@@ -117,7 +118,9 @@ def _test_image(data) -> tuple[np.ndarray, str, int]:
 
 
 def _upload(run) -> np.ndarray | None:
-    from mnist_core.preprocess import to_mnist
+    """What the model sees of an uploaded picture, read exactly as the Draw page reads it
+    (`inference.predict_image`), or None after a one-line message."""
+    from mnist_core.inference import predict_image
 
     upload = st.file_uploader(
         "A picture of one digit",
@@ -133,13 +136,14 @@ def _upload(run) -> np.ndarray | None:
             st.info("Upload a picture of a handwritten digit to look inside the network.")
         return None
     try:
-        x28 = to_mnist(picture)
+        prediction = predict_image(shared.predictor(run.model_path), picture)
     except (StudioError, OSError) as exc:
         shared.show_error(exc)
         return None
-    if x28 is None:
+    if not prediction.found:
         st.info(NO_DIGIT_MESSAGE)
-    return x28
+        return None
+    return prediction.input_image
 
 
 # --------------------------------------------------------------------------- the page
@@ -198,15 +202,13 @@ with answer:
     st.metric(
         "It reads",
         str(digit),
-        f"{views.pictures.percent(probability)} sure",
+        f"{percent(probability)} sure",
         delta_color="off",
         delta_arrow="off",
     )
     if label is not None:
-        st.caption(
-            f"MNIST's label for {what}: **{label}**"
-            + (" (right)." if label == digit else ": the model got it wrong.")
-        )
+        verdict = "the model is right." if label == digit else "the model got it wrong."
+        st.caption(f"MNIST labels {what} as **{label}**: {verdict}")
 
 why, layers, learned, steps = st.tabs(TABS, key="inside_tab", on_change="rerun")
 try:

@@ -160,7 +160,7 @@ def test_the_address_chooses_the_run_and_the_test_image(own_models, mnist):
     assert not at.exception and not one_line_problems(at)
     assert at.selectbox(key="inside_run").value.id == "second"
     assert at.number_input(key="inside_test_index").value == 7
-    assert any(f"test image 7: **{mnist.y_test[7]}**" in c.value for c in at.caption)
+    assert any(f"labels test image 7 as **{mnist.y_test[7]}**:" in c.value for c in at.caption)
     at.number_input(key="inside_test_index").set_value(12).run()
     assert not at.exception and at.query_params["test"] == "12"
     at.button(key="inside_random").click().run()

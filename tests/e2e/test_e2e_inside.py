@@ -14,6 +14,7 @@ from PIL import Image
 from tests.e2e.streamlit_page import (
     EXCEPTION,
     FIRST_LOAD_MS,
+    ROOT,
     Page,
     expect,
     metric_value,
@@ -24,6 +25,7 @@ from tests.e2e.streamlit_page import (
 )
 from tests.e2e.test_e2e_draw import SEVEN, draw_tab
 
+ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts"  # where a failing test's screenshot goes too
 SIZES = {"1280": {"width": 1280, "height": 800}, "1024": {"width": 1024, "height": 768}}
 
 
@@ -64,11 +66,19 @@ IMAGES_LOADED_JS = """() => [...document.querySelectorAll('[data-testid="stImage
     .every(i => i.complete && i.naturalWidth > 0)"""
 
 
-def picture(page: Page, name: str, top) -> None:
-    """screenshot() once every picture has loaded, with `top` just below the app's header."""
+def picture(page: Page, name: str, top, size: str = "1280") -> None:
+    """screenshot() once every picture has loaded, with `top` just below the app's header.
+    The 1280 x 800 pictures are the README's (`make screenshots`); the 1024 x 768 ones, for
+    checking the narrow layout, always go to tests/e2e/artifacts/screenshots."""
     page.wait_for_function(IMAGES_LOADED_JS)
     top.evaluate(SCROLL_BELOW_HEADER_JS)
-    screenshot(page, name)
+    if size == "1280":
+        screenshot(page, name)
+    else:
+        folder = ARTIFACTS / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        page.mouse.move(500, 2)  # over the empty header: no hover effect in the picture
+        page.screenshot(path=folder / f"{name}-{size}.png")
 
 
 def red_and_blue(image) -> tuple[float, float]:
@@ -114,7 +124,7 @@ def test_look_inside_a_drawn_digit(sized_page, app_url):
     expect(metric_value(page, "It reads")).to_have_text("7")
     check_why(page, "7")
     expect(page.locator(EXCEPTION)).to_have_count(0)
-    picture(page, f"inside-why-{size}", page.locator(".st-key-inside_run"))
+    picture(page, "inside-why", page.locator(".st-key-inside_run"), size)
 
     # Why not 4? The maps now explain a 4, and the confidence in it is stated.
     tab_panel(page).get_by_role("radio", name="4", exact=True).click()
@@ -133,7 +143,7 @@ def test_look_inside_a_drawn_digit(sized_page, app_url):
     ).to_be_visible()
     expect(panel.locator('[data-testid="stImage"] img')).to_have_count(6)  # 5 convs, 1 dense
     expect(page.locator(EXCEPTION)).to_have_count(0)
-    picture(page, f"inside-layers-{size}", page.locator('[data-testid="stTabs"]'))
+    picture(page, "inside-layers", page.locator('[data-testid="stTabs"]'), size)
 
     open_tab(page, "Step by step")
     panel = tab_panel(page)
@@ -142,7 +152,7 @@ def test_look_inside_a_drawn_digit(sized_page, app_url):
     expect(panel.get_by_text("Step 2 of 7")).to_be_visible()
     wait_idle(page)
     expect(page.locator(EXCEPTION)).to_have_count(0)
-    picture(page, f"inside-story-{size}", page.locator('[data-testid="stTabs"]'))
+    picture(page, "inside-story", page.locator('[data-testid="stTabs"]'), size)
 
 
 def test_look_inside_a_test_image_from_the_evaluate_gallery(page: Page, app_url):
@@ -157,10 +167,13 @@ def test_look_inside_a_test_image_from_the_evaluate_gallery(page: Page, app_url)
     page.locator("h1").filter(has_text="Inside the network").first.wait_for()
     wait_idle(page)
     expect(metric_value(page, "It reads")).to_have_text(str(predicted))
-    expect(page.get_by_text(f"MNIST's label for test image {index}: {true}")).to_be_visible()
+    expect(page.get_by_text(f"MNIST labels test image {index} as {true}")).to_be_visible()
     assert f"test={index}" in page.url
     check_why(page, str(predicted))
     tab_panel(page).get_by_role("radio", name=str(true), exact=True).click()  # why not the truth?
     expect(tab_panel(page).get_by_text(f"pushed the model toward {true}")).to_be_visible()
     wait_idle(page)
     expect(page.locator(EXCEPTION)).to_have_count(0)
+    page.set_viewport_size(SIZES["1280"])  # as the other pictures of this page
+    wait_idle(page)
+    picture(page, "inside-why-not", page.locator(".st-key-inside_run"))
