@@ -257,16 +257,23 @@ class Explainer:
             if self.cam_layer
             else None
         )
+        # autograph=False: nothing here needs it, and AutoGraph writes its converted code as
+        # __autograph_generated_file*.py into the temporary folder (the hosted demo writes
+        # nothing; inference.py does the same).
         spec = tf.TensorSpec((None, 28, 28, 1), tf.float32)
         target = tf.TensorSpec((), tf.int32)
-        self._probs = tf.function(self._probabilities_tf, input_signature=[spec])
+        self._probs = tf.function(self._probabilities_tf, input_signature=[spec], autograph=False)
         model_spec = tf.TensorSpec((None, *in_shape), tf.float32)
         self._layer_outputs = tf.function(
-            lambda x: self._every_layer(x, training=False), input_signature=[model_spec]
+            lambda x: self._every_layer(x, training=False),
+            input_signature=[model_spec],
+            autograph=False,
         )
-        self._gradients = tf.function(self._gradients_tf, input_signature=[spec, target])
+        self._gradients = tf.function(
+            self._gradients_tf, input_signature=[spec, target], autograph=False
+        )
         self._cam = (
-            tf.function(self._grad_cam_tf, input_signature=[spec, target])
+            tf.function(self._grad_cam_tf, input_signature=[spec, target], autograph=False)
             if self._cam_model
             else None
         )

@@ -354,12 +354,6 @@ print(json.dumps({"before": before, "after": listing(), "problems": problems}))
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mnist_core/explain.py traces its tf.functions with AutoGraph, which writes "
-    "__autograph_generated_file*.py to the temporary folder while the process runs "
-    "(inference.py passes autograph=False); remove this mark when explain.py does too",
-)
 def test_demo_mode_leaves_the_temporary_folder_as_it_was(own_models, tmp_path):
     from fresh_python import run_demo_script
 
