@@ -232,3 +232,26 @@ def test_before_any_session_the_legacy_pages_mode_is_switched_off():
         assert manager.uses_pages_directory is False
     finally:
         manager.uses_pages_directory = saved
+
+
+def test_freeze_imports_leaves_later_objects_collectable():
+    import gc
+    import weakref
+
+    from pages import shared
+
+    shared.freeze_imports()
+    shared.freeze_imports()  # once is enough: a second call freezes nothing more
+    frozen = gc.get_freeze_count()
+    assert frozen > 100_000  # TensorFlow's modules and functions are in the permanent generation
+
+    class Cycle:
+        pass
+
+    a, b = Cycle(), Cycle()
+    a.other, b.other = b, a  # a reference cycle, as a Keras model's layers make
+    gone = weakref.ref(a)
+    del a, b
+    gc.collect()
+    assert gone() is None  # made after the freeze: still collected
+    assert gc.get_freeze_count() == frozen
