@@ -243,6 +243,9 @@ def show_legend(target: int) -> None:
     st.html(pictures.legend_html(target))
 
 
+BLANK_SAYS_ALREADY = 0.5  # a black picture's probability for the target above which IG says little
+
+
 def show_reasons(
     explainer, key: ModelKey, x28: np.ndarray, target: int, probabilities: np.ndarray
 ) -> None:
@@ -260,6 +263,16 @@ def show_reasons(
         f"The model gives **{target}** a probability of {pictures.percent(probability)} "
         f"({verdict}). " + faithfulness_sentence(found, probability)
     )
+    blank = float(explainer.probabilities(np.zeros((28, 28), np.float32))[target])
+    if blank >= BLANK_SAYS_ALREADY and "integrated-gradients" in found.maps:
+        # Integrated gradients explain the change from a black picture; when black alone
+        # already reads as the target, there is little change to explain (the shipped
+        # model reads a black picture as 1), and a near-empty map would mislead.
+        st.info(
+            f"This network already says **{target}** for an empty black picture "
+            f"({pictures.percent(blank)}), so integrated gradients, which start from black, "
+            "find little to explain here. The occlusion map asks the question another way."
+        )
     # Built only when opened (a rerun on opening): the curves and their chart cost more
     # than the rest of the tab.
     box = st.expander(

@@ -363,3 +363,20 @@ def test_demo_mode_leaves_the_temporary_folder_as_it_was(own_models, tmp_path):
     seen = run_demo_script(_VISIT_INSIDE, str(ROOT), str(models), temp=temp, timeout=240)
     assert seen["problems"] == []
     assert seen["after"] == seen["before"]
+
+
+def test_a_digit_the_network_reads_in_a_blank_picture_says_why_its_map_is_empty(
+    shipped_models_env,
+):
+    from mnist_core.explain import Explainer
+    from mnist_core.inference import load_model
+
+    model = load_model(shipped_models_env / "default" / "model.keras")
+    blank = Explainer(model).probabilities(np.zeros((28, 28), np.float32))
+    assert int(blank.argmax()) == 1 and blank[1] > 0.5  # the shipped model: black reads as 1
+    at = inside(run="default", test="2").run()  # MNIST's test image 2 is a 1, read as 1
+    assert not at.exception
+    assert "already says **1** for an empty black picture" in " ".join(i.value for i in at.info)
+    at = inside(run="default", test="0").run()  # a 7: black says little about 7
+    assert not at.exception
+    assert "empty black picture" not in " ".join(i.value for i in at.info)
