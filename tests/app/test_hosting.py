@@ -55,7 +55,7 @@ def test_xsrf_protection_is_on_and_no_visit_changes_a_setting(own_models, monkey
     shared.warm_up()
     with canvas_with(stroke_of_one()):
         at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
-        for page in ["train", "evaluate", "draw", "compare", "home"]:
+        for page in ["train", "evaluate", "draw", "inside", "compare", "home"]:
             at.switch_page(f"pages/{page}.py").run()
             assert not at.exception, page
             assert _settings() == before, page
@@ -90,6 +90,8 @@ def test_demo_mode_writes_nothing_whatever_a_visitor_tries(own_models, monkeypat
         assert not at.exception and at.metric
         at.switch_page("pages/draw.py").run()
         assert not at.exception and [m.label for m in at.metric] == ["Prediction"]
+        at.switch_page("pages/inside.py").run()
+        assert not at.exception and at.metric
         at.switch_page("pages/compare.py").run()
         assert not at.exception and not at.button  # no Delete button to press
 
@@ -129,7 +131,7 @@ big[100:660, 370:390] = 0  # a 1 on noisy paper: a PNG of 1.4 MB (Starlette spoo
 problems = []
 with canvas_with(stroke_of_one()):
     at = AppTest.from_file(str(root / "streamlit_app.py"), default_timeout=90).run()
-    for page in ["train", "evaluate", "draw", "compare", "home"]:
+    for page in ["train", "evaluate", "draw", "inside", "compare", "home"]:
         at.switch_page(f"pages/{page}.py").run()
         problems += [page] if at.exception else []
     at.switch_page("pages/evaluate.py").run()

@@ -11,6 +11,7 @@ PAGES = [
     ("/train", "Train a model"),
     ("/evaluate", "Evaluate a model"),
     ("/draw", "Draw a digit"),
+    ("/inside", "Inside the network"),
     ("/compare", "Compare runs"),
 ]
 
