@@ -90,9 +90,10 @@ class ModelCache:
             with self._lock:
                 if key in self._loaded:
                     return self._loaded[key]
-            from . import inference  # TensorFlow: imported by the first load only
+            from . import digit_check, inference  # TensorFlow: imported by the first load only
 
-            predictor = inference.Predictor(inference.load_model(key[0]))
+            predictor = inference.Predictor.from_path(key[0])  # with its run's temperature
+            digit_check.detector()  # loaded here too, not in the first reading's time
             with self._lock:
                 self._loaded[key] = predictor
                 self._loaded.move_to_end(key)
@@ -284,7 +285,10 @@ def predict(run_id: str, body: bytes) -> dict[str, Any]:
 
 
 def read_picture(run_id: str, picture: bytes) -> dict[str, Any]:
-    """A picture (any format `images.load_image` reads) -> what the Draw page shows."""
+    """A picture (any format `images.load_image` reads) -> what the Draw page shows: the
+    digit read, its calibrated confidence, whether the picture is a digit at all
+    (`is_digit`; false for a line, a scribble, a letter...: then `digit` is only the
+    model's best guess), all ten probabilities and the 28x28 input. All None: no ink."""
     from .images import load_image
     from .inference import predict_image
 
@@ -296,10 +300,19 @@ def read_picture(run_id: str, picture: bytes) -> dict[str, Any]:
     except InputError as exc:
         raise ApiError(400, str(exc).replace("<bytes>", "The picture")) from None
     if not prediction.found:
-        return {"digit": None, "confidence": None, "probabilities": None, "input": None}
+        return {
+            "digit": None,
+            "confidence": None,
+            "is_digit": None,
+            "not_digit_score": None,
+            "probabilities": None,
+            "input": None,
+        }
     return {
-        "digit": prediction.digit,
+        "digit": prediction.digit,  # the best guess, even when is_digit is false
         "confidence": float(prediction.confidence),
+        "is_digit": bool(prediction.is_digit),
+        "not_digit_score": round(float(prediction.not_digit_score), 6),
         "probabilities": prediction.probabilities.astype(np.float64).tolist(),
         "input": np.round(prediction.input_image.astype(np.float64), 4).tolist(),
     }

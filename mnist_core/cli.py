@@ -199,10 +199,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _predictor(args: argparse.Namespace):
-    """The Predictor of the model `--model` names (the shipped one by default)."""
-    from .inference import Predictor, load_model
+    """The Predictor of the model `--model` names (the shipped one by default), with the
+    temperature its run recorded."""
+    from .inference import Predictor
 
-    return Predictor(load_model(runs.resolve_model_path(args.model)))
+    return Predictor.from_path(runs.resolve_model_path(args.model))
 
 
 def _predictions(args: argparse.Namespace, predictor, failed: list[str]) -> Iterator[tuple]:
@@ -239,8 +240,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 json.dumps(
                     {
                         "file": name,
-                        "digit": prediction.digit,
+                        "digit": prediction.digit,  # the best guess, even when not a digit
                         "confidence": prediction.confidence,
+                        "is_digit": prediction.is_digit,
+                        "not_digit_score": None
+                        if prediction.not_digit_score is None
+                        else round(prediction.not_digit_score, 6),
                         "probabilities": None
                         if probs is None
                         else [round(float(p), 6) for p in probs],
@@ -250,6 +255,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
             )
         elif prediction.digit is None:
             print(f"{name}: no digit found", file=args.results)
+        elif prediction.is_digit is False:
+            print(
+                f"{name}: not a digit (the model's best guess would be {prediction.digit})",
+                file=args.results,
+            )
         else:
             print(f"{name}: {prediction.digit} ({prediction.confidence:.1%})", file=args.results)
     return 1 if failed else 0

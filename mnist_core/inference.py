@@ -9,7 +9,8 @@ benchmarks/results/ and the README).
     load_model(path)                  -> keras.Model, checked: (None, 28, 28, 1) in, (None, 10) out
     Predictor(model).predict_batch(x) -> float32 (N, 10) probabilities
     Predictor(model).predict_one(x28) -> float32 (10,) probabilities
-    predict_image(predictor, image)   -> Prediction (preprocessing included)
+    predict_image(predictor, image)   -> Prediction (preprocessing included): the digit, its
+                                         calibrated confidence, and whether it is a digit at all
 
 Importing this module imports TensorFlow (seconds), so only code that predicts imports it.
 """
@@ -17,6 +18,7 @@ Importing this module imports TensorFlow (seconds), so only code that predicts i
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import warnings
@@ -28,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import preprocess
+from . import digit_check, preprocess, runs
 from .data import NUM_CLASSES
 from .errors import InputError, ModelError
 
@@ -144,13 +146,20 @@ class Predictor:
     once by probing the model: "probabilities" (softmax; used as they are), "scores" (all
     in [0, 1] but not summing to 1, e.g. sigmoid; divided by their sum) or "logits"
     (values outside [0, 1]; softmax applied).
+
+    `temperature` (> 0) is the run's fitted softmax temperature (run.json, see
+    `digit_check.calibrate`): `predict_image` shows probabilities calibrated with it;
+    `predict_batch` and `predict_one` give the model's own, as TF Serving would.
     """
 
-    def __init__(self, model: keras.Model, engine: str = "auto"):
+    def __init__(self, model: keras.Model, engine: str = "auto", temperature: float = 1.0):
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        if not (isinstance(temperature, (int, float)) and 0 < temperature < math.inf):
+            raise ValueError(f"temperature must be a positive number, got {temperature!r}")
         _check_shapes(model, model.name)  # a model built in memory skips load_model's check
         self.model = model
+        self.temperature = float(temperature)
         self._model_shape = (-1, *_input_form(tuple(model.inputs[0].shape)[1:]))
         probes = _probes().reshape(self._model_shape)
         raw = np.asarray(model(probes, training=False), dtype=np.float32)
@@ -175,8 +184,9 @@ class Predictor:
 
     @classmethod
     def from_path(cls, path: str | os.PathLike, engine: str = "auto") -> Predictor:
-        """`Predictor(load_model(path), engine)`; raises ModelError like `load_model`."""
-        return cls(load_model(path), engine)
+        """`Predictor(load_model(path), engine)` with the temperature its run recorded
+        (`runs.temperature_of`); raises ModelError like `load_model`."""
+        return cls(load_model(path), engine, runs.temperature_of(Path(path)))
 
     def predict_batch(self, x: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Probabilities float32 (N, 10) for images float32 (N, 28, 28, 1) or (N, 28, 28) in [0, 1].
@@ -356,12 +366,19 @@ def _to_tflite(model: keras.Model) -> bytes:
 
 @dataclass(eq=False)  # == on numpy fields would be ambiguous; compare fields instead
 class Prediction:
-    """What the model made of one picture; all fields None when no digit was found."""
+    """What the model made of one picture; all fields None when no ink was found.
+
+    `is_digit` False: the picture does not look like a digit at all (a line, a scribble, a
+    letter...; see `digit_check`): say so rather than show `digit`, which still holds the
+    model's best guess. None: not checked (no ink, or made by hand without the check).
+    """
 
     digit: int | None  # the most probable class, 0..9
-    confidence: float | None  # its probability, 0..1
-    probabilities: np.ndarray | None  # float32 (10,), sums to 1
+    confidence: float | None  # its calibrated probability, 0..1 (the run's temperature)
+    probabilities: np.ndarray | None  # float32 (10,), calibrated, sums to 1
     input_image: np.ndarray | None  # float32 (28, 28) in [0, 1]: what the model saw
+    is_digit: bool | None = None  # the verdict of `digit_check` on input_image
+    not_digit_score: float | None = None  # 0..1, how unlike a digit; >= threshold: not one
 
     @property
     def found(self) -> bool:
@@ -369,10 +386,15 @@ class Prediction:
 
 
 def predict_image(predictor: Predictor, image) -> Prediction:
-    """Preprocess `image` (anything `preprocess.to_mnist` takes) and classify it."""
+    """Preprocess `image` (anything `preprocess.to_mnist` takes), classify it with the
+    predictor's calibrated probabilities, and check that it is a digit at all."""
     x28 = preprocess.to_mnist(image)
     if x28 is None:
         return Prediction(None, None, None, None)
-    probabilities = predictor.predict_one(x28)
+    probabilities = digit_check.calibrate(predictor.predict_one(x28), predictor.temperature)
     digit = int(np.argmax(probabilities))
-    return Prediction(digit, float(probabilities[digit]), probabilities, x28)
+    check = digit_check.detector()
+    score = float(check.scores(x28)[0])
+    return Prediction(
+        digit, float(probabilities[digit]), probabilities, x28, score < check.threshold, score
+    )

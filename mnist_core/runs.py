@@ -139,6 +139,10 @@ class RunMeta:
     epochs_completed: int | None = None
     best_epoch: int | None = None  # whose weights model.keras holds
     error: str | None = None  # one line, when the run failed
+    # The softmax temperature fitted on the validation images at the end of training
+    # (`digit_check.fit_temperature`); None: none fitted (no validation images, an older
+    # run), and predictions use 1.0, the model's own probabilities.
+    temperature: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -159,8 +163,11 @@ class RunMeta:
             _check(name, values.get(name), str, optional=True)
         for name in ("pid", "epochs_completed", "best_epoch"):
             _check(name, values.get(name), int, optional=True)
-        for name in ("train_seconds", "test_accuracy", "test_loss"):
+        for name in ("train_seconds", "test_accuracy", "test_loss", "temperature"):
             _check(name, values.get(name), float, optional=True)
+        temperature = values.get("temperature")
+        if temperature is not None and not 0 < temperature < math.inf:
+            raise ValueError(f"temperature must be positive, got {temperature!r}")
         _check("environment", values.get("environment", {}), dict)
         if values.get("params") is not None:
             values["params"] = _record(RunParams, "params", values["params"])
@@ -360,6 +367,16 @@ def model_file(run: Run) -> Path:
     if not run.has_model:
         raise ModelError(f"Run {run.id!r} has no model.keras (status: {run.status})")
     return run.model_path
+
+
+def temperature_of(model_path: Path) -> float:
+    """The softmax temperature to use with a model file: its run's `temperature` when it is
+    a run's model.keras and run.json records one, else 1.0 (the model's own probabilities)."""
+    model_path = Path(model_path)
+    if model_path.name != "model.keras":
+        return 1.0
+    run = read_run(model_path.parent)
+    return 1.0 if run.error or run.meta.temperature is None else float(run.meta.temperature)
 
 
 def read_history(path: Path) -> list[dict[str, float]]:

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from mnist_core import api
 from mnist_core.inference import predict_image
@@ -110,10 +110,35 @@ def test_read_a_picture_as_the_draw_page_does(predictor, mnist):
     blank = call("POST", "/api/read", _png(np.zeros((50, 50), np.uint8)))
     assert blank == (
         200,
-        {"digit": None, "confidence": None, "probabilities": None, "input": None},
+        {
+            "digit": None,
+            "confidence": None,
+            "is_digit": None,
+            "not_digit_score": None,
+            "probabilities": None,
+            "input": None,
+        },
     )
     picked = api.handle({"method": "POST", "path": "/api/read", "query": {}, "picture": picture})
     assert picked == (status, answer)  # a multipart form's file, taken out by the route
+
+
+def test_read_says_whether_the_picture_is_a_digit(predictor, mnist):
+    from mnist_core import digit_check
+
+    digit = _png(np.kron(mnist.x_test[0], np.ones((4, 4), np.uint8)))
+    line = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(line).line([(40, 150), (240, 135)], fill=255, width=18)
+    answers = [call("POST", "/api/read", picture)[1] for picture in (digit, _png(np.asarray(line)))]
+    assert [answer["is_digit"] for answer in answers] == [True, False]
+    assert answers[1]["digit"] in range(10)  # the best guess, still given
+    for answer in answers:
+        score = digit_check.not_digit_scores(np.asarray(answer["input"], np.float32)[None])[0]
+        assert answer["not_digit_score"] == pytest.approx(float(score), abs=1e-3)
+    # The confidence shown is the calibrated one: the run's temperature on the model's own.
+    raw = predictor.predict_one(np.asarray(answers[0]["input"], np.float32))
+    calibrated = digit_check.calibrate(raw, predictor.temperature)
+    assert answers[0]["confidence"] == pytest.approx(float(calibrated.max()), abs=1e-4)
 
 
 def test_one_model_cache_for_the_api_and_the_pages(predictor, shipped_models_env):

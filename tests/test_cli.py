@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from mnist_core import cli, runs
 
@@ -460,3 +460,20 @@ def test_bad_training_arguments_are_refused_before_tensorflow_is_loaded(args):
     )
     assert done.returncode == cli.EXIT_BAD_INPUT and done.stdout == "False False\n"
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
+
+
+def test_predict_says_plainly_when_a_picture_is_not_a_digit(capsys, models_env, mnist, tmp_path):
+    line = tmp_path / "line.png"
+    picture = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(picture).line([(40, 150), (240, 135)], fill=255, width=18)
+    picture.save(line)
+    one = _digit_png(tmp_path / "one.png", mnist.x_test[2], 300, (10, 10))
+    code, out, _ = run_cli(capsys, "predict", "--json", str(line), str(one))
+    got = [json.loads(row) for row in out.splitlines()]
+    assert code == 0 and [row["is_digit"] for row in got] == [False, True]
+    assert isinstance(got[0]["digit"], int)  # the best guess is still there
+    assert got[0]["not_digit_score"] > got[1]["not_digit_score"]
+    code, out, _ = run_cli(capsys, "predict", str(line), str(one))
+    first, second = out.splitlines()
+    assert first.startswith(f"{line}: not a digit") and "%" not in first
+    assert second.startswith(f"{one}: ") and "not a digit" not in second

@@ -363,3 +363,63 @@ def test_loading_and_predicting_leave_the_temporary_folder_as_it_was(tmp_path):
     assert seen["engines"] == ["TensorFlow Lite", "TensorFlow"]
     assert seen["before"]["temp"] == [] and seen["after"] == seen["before"]
     assert list(temp.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- verdict, calibration
+
+
+def _drawing(*strokes) -> Image.Image:
+    canvas = Image.new("L", (280, 280), 0)
+    for points in strokes:
+        ImageDraw.Draw(canvas).line(points, fill=255, width=18, joint="curve")
+    return canvas
+
+
+def test_predict_image_says_a_line_is_not_a_digit_and_keeps_the_best_guess(predictor):
+    from mnist_core import digit_check
+
+    line = predict_image(predictor, _drawing([(40, 150), (240, 140)]))
+    assert line.found and line.is_digit is False
+    assert isinstance(line.digit, int) and line.digit == int(np.argmax(line.probabilities))
+    assert line.not_digit_score >= digit_check.detector().threshold
+    seven = predict_image(predictor, _drawing([(70, 60), (210, 60), (120, 230)]))
+    assert seven.is_digit is True and seven.not_digit_score < digit_check.detector().threshold
+    for prediction in (line, seven):  # the verdict is the detector's on what the model saw
+        assert prediction.is_digit == digit_check.is_digit(prediction.input_image)
+        assert prediction.not_digit_score == pytest.approx(
+            float(digit_check.not_digit_scores(prediction.input_image[None])[0])
+        )
+    blank = predict_image(predictor, np.zeros((280, 280, 4), np.uint8))
+    assert (blank.is_digit, blank.not_digit_score) == (None, None)
+
+
+def test_predict_image_shows_probabilities_calibrated_with_the_temperature(predictor):
+    from mnist_core import digit_check
+
+    warm = Predictor(predictor.model, temperature=2.0)
+    drawing = _drawing([(140, 40), (140, 240)])
+    prediction = predict_image(warm, drawing)
+    raw = warm.predict_one(prediction.input_image)  # predict_one stays the model's own
+    np.testing.assert_allclose(raw, predictor.predict_one(prediction.input_image), atol=1e-6)
+    expected = raw.astype(np.float64) ** 0.5 / (raw.astype(np.float64) ** 0.5).sum()
+    np.testing.assert_allclose(prediction.probabilities, expected, atol=1e-6)
+    assert prediction.confidence == pytest.approx(float(expected.max()), abs=1e-6)
+    assert prediction.digit == int(np.argmax(raw))  # a temperature never changes the digit
+    assert predict_image(predictor, drawing).probabilities == pytest.approx(raw, abs=1e-7)
+    assert digit_check.calibrate(raw, 1.0) is raw
+    for bad in (0, -1.0, float("nan"), float("inf"), "2"):
+        with pytest.raises(ValueError, match="temperature"):
+            Predictor(predictor.model, temperature=bad)
+
+
+def test_from_path_takes_the_temperature_its_run_recorded(cnn_path, tmp_path):
+    import shutil
+
+    from mnist_core import runs
+
+    run = runs.create_run("fast-cnn", models_dir=tmp_path, run_id="warm")
+    shutil.copy(cnn_path, run.model_path)
+    assert Predictor.from_path(run.model_path).temperature == 1.0  # none recorded
+    runs.update_meta(run, status="completed", temperature=1.7)
+    assert Predictor.from_path(run.model_path).temperature == 1.7
+    assert Predictor.from_path(cnn_path).temperature == 1.0  # a file outside a run
