@@ -61,15 +61,24 @@ def show_prediction(image, run, others: list, where: str) -> None:
     if not prediction.found:
         st.info(HINT if where == "draw" else NO_DIGIT_MESSAGE)
         return
-    st.metric(
-        "Prediction",
-        str(prediction.digit),
-        f"{prediction.confidence:.0%} confident",
-        delta_color="off",
-        delta_arrow="off",
-    )
-    if prediction.confidence < UNSURE_BELOW:
-        st.warning("The model is unsure about this one: no digit gets even half of its vote.")
+    if prediction.is_digit is False:
+        # The checker (mnist_core.digit_check) judges the picture, not the model: no
+        # confident digit is shown for a line, a cross or a scribble.
+        st.metric("Prediction", "Not a digit")
+        st.warning(
+            f"That doesn't look like a digit to this app. If it had to pick, the model would "
+            f"say {prediction.digit}: a network trained only on digits always answers with one."
+        )
+    else:
+        st.metric(
+            "Prediction",
+            str(prediction.digit),
+            f"{prediction.confidence:.0%} confident",
+            delta_color="off",
+            delta_arrow="off",
+        )
+        if prediction.confidence < UNSURE_BELOW:
+            st.warning("The model is unsure about this one: no digit gets even half of its vote.")
     if st.button(
         "Look inside",
         icon=":material/neurology:",

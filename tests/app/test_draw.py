@@ -382,3 +382,23 @@ def test_look_inside_takes_the_digit_to_the_inside_page(models_env, where):
     assert handed["what"] == ("your drawing" if where == "draw" else "your picture")
     assert at.segmented_control(key="inside_source").value == "drawing"
     assert at.metric[0].label == "It reads" and at.metric[0].value == metric.value
+
+
+@pytest.mark.parametrize("shape", ["horizontal line", "cross"])
+def test_a_drawing_that_is_not_a_digit_is_called_so(models_env, shape):
+    """Once read as "2 · 98% confident" (the line) and as a 4 (the cross)."""
+    strokes = np.zeros((280, 280), np.uint8)
+    if shape == "horizontal line":
+        strokes[130:148, 40:240] = 255
+    else:
+        for k in range(200):
+            strokes[40 + k : 58 + k, 40 + k : 58 + k] = 255
+            strokes[40 + k : 58 + k, 222 - k : 240 - k] = 255
+    with browser_drawing(strokes):
+        at = draw_page().run()
+    assert not at.exception
+    [metric] = at.metric
+    assert metric.label == "Prediction" and metric.value == "Not a digit"
+    assert not metric.delta  # no "NN% confident" for a guess
+    [warning] = at.warning
+    assert "doesn't look like a digit" in warning.value and "\n" not in warning.value

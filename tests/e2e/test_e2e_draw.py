@@ -72,6 +72,14 @@ def draw_page(page: Page, app_url) -> Page:
     return page
 
 
+def test_a_line_is_not_a_digit_and_a_one_still_is(draw_page: Page):
+    """A horizontal line was read as "2 · 98% confident"."""
+    draw_and_read(draw_page, [(40, 140), (240, 142)], "Not a digit")
+    expect(draw_tab(draw_page).get_by_text("doesn't look like a digit")).to_be_visible()
+    clear(draw_page)
+    draw_and_read(draw_page, ONE, "1")
+
+
 def test_draw_a_one_then_a_seven(draw_page: Page):
     draw_and_read(draw_page, ONE, "1")
     clear(draw_page)
