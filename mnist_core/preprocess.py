@@ -8,7 +8,13 @@ has a longer side of exactly 20 px, and the centre of mass is at (row, col) = (1
 the same to a user's picture, so small, off-centre or thick digits read like training data.
 
     to_mnist(image)        -> float32 (28, 28) in [0, 1], white ink on black, or None
+    find_digit(image)      -> Found(input28, box, photo) or None: the same, and where the digit is
     stroke_width(digit)    mean stroke width of an ink image, in pixels
+
+Two ways to find the ink. A picture whose border is one clean tone (the Draw page's canvas,
+a digital drawing, a clean scan) takes the quick one here: ink is what differs from the
+border's tone by more than its noise. Any other picture (a phone photo of paper: uneven
+light, shadows, grain, ruled lines) goes through `photo.find_ink`, built on OpenCV.
 
 Reading files and turning pictures into grey levels is `images`' work (`load_image`,
 `to_grayscale`); both are importable from here too.
@@ -17,15 +23,19 @@ Reading files and turning pictures into grey levels is `images`' work (`load_ima
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
+from . import photo
 from .images import ImageSource, load_image, normalise_mode, to_grayscale
 
 __all__ = [
     "NO_DIGIT_MESSAGE",
+    "Found",
     "ImageSource",
+    "find_digit",
     "load_image",
     "stroke_width",
     "to_grayscale",
@@ -58,9 +68,24 @@ THICKEN_ROUNDS = 3
 MIN_NOISE_FLOOR = 0.1
 NOISE_SIGMAS = 5.0  # a 5-sigma floor: about one false ink pixel in 3 million
 BORDER_FRACTION = 0.02  # border ring width, as a fraction of the shorter side (>= 1 px)
+# A clean background, the quick path's condition: the four sides' medians within UNEVEN of
+# each other and the border's noise (MAD as a Gaussian sigma) under CLEAN_NOISE. A canvas
+# has 0 and 0; a phone photo's lighting gradient alone (20 grey levels or more) puts its
+# sides 8 or more grey levels apart; a digital drawing saved as JPEG stays at 1 or 2.
+UNEVEN = 6 / 255
+CLEAN_NOISE = 3 / 255
 
 
 # --------------------------------------------------------------------------- MNIST form
+
+
+@dataclass(eq=False)  # == on the array would be ambiguous
+class Found:
+    """A digit found in a picture: what the model is given, and where it was."""
+
+    input28: np.ndarray  # float32 (28, 28) in [0, 1], white ink on black: see `to_mnist`
+    box: tuple[int, int, int, int]  # (x0, y0, x1, y1): the ink's box in the picture, x1/y1 excluded
+    photo: bool  # True when the photo path (`photo.find_ink`) found it
 
 
 def to_mnist(image: Image.Image | np.ndarray | ImageSource) -> np.ndarray | None:
@@ -71,16 +96,51 @@ def to_mnist(image: Image.Image | np.ndarray | ImageSource) -> np.ndarray | None
     a longer side of 20 px and its centre of mass at pixel (14, 14), clipped at the edges.
     None means no ink stands out of the background's noise (blank, uniform, noisy-uniform).
     """
+    found = find_digit(image)
+    return None if found is None else found.input28
+
+
+def find_digit(image: Image.Image | np.ndarray | ImageSource) -> Found | None:
+    """`to_mnist`'s image and the digit's box in the picture, or None when there is no ink.
+
+    The box is in pixels of the picture as given: for a file or bytes, of the upright image
+    `load_image` returns (EXIF rotation applied), which is what to draw it on. A page shows
+    an upload this way: `picture = load_image(upload)`, `found = find_digit(picture)`, then
+    `ImageDraw.Draw(picture).rectangle((x0, y0, x1 - 1, y1 - 1))` from `found.box` beside
+    `found.input28` (NO_DIGIT_MESSAGE when None). Passing the loaded picture, not the
+    upload again, decodes it once; `to_mnist(picture)` would give the same `input28`.
+    """
     if not isinstance(image, (Image.Image, np.ndarray)):
         image = load_image(image)
+    width, height = image.size if isinstance(image, Image.Image) else image.shape[1::-1]
     if isinstance(image, Image.Image):
         image = _shrink_image(image)
     gray = to_grayscale(image)
     gray = _shrink_array(gray)
-    ink = _ink(gray)
-    if ink is None:
-        return None
-    return _centre(_fit_strokes(_crop(ink)))
+    border = _border(gray)
+    clean = _clean_background(border)
+    if clean:
+        found = _ink(gray, border)
+        if found is None:
+            return None
+        excess, (top, left) = found
+        rows, cols = _box(excess)
+        crop = excess[rows, cols]
+        box = (left + cols.start, top + rows.start, left + cols.stop, top + rows.stop)
+    else:
+        ink = photo.find_ink(gray)
+        if ink is None:
+            return None
+        crop, box = ink.ink, ink.box
+    # Back to the given picture's pixels (it may have been shrunk for the work).
+    sx, sy = width / gray.shape[1], height / gray.shape[0]
+    box = (
+        max(0, math.floor(box[0] * sx)),
+        max(0, math.floor(box[1] * sy)),
+        min(width, math.ceil(box[2] * sx)),
+        min(height, math.ceil(box[3] * sy)),
+    )
+    return Found(_centre(_fit_strokes(crop)), box, photo=not clean)
 
 
 def _shrink_image(image: Image.Image) -> Image.Image:
@@ -98,19 +158,33 @@ def _shrink_array(gray: np.ndarray) -> np.ndarray:
     return gray[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
 
 
-def _ink(gray: np.ndarray) -> np.ndarray | None:
-    """Ink as float32 in [0, 1] (0 = background, peak = 1), or None if there is none.
-
-    The array returned covers the ink's box before lone specks were dropped: `_crop` it."""
+def _border(gray: np.ndarray) -> list[np.ndarray]:
+    """The border ring's four sides (top, bottom, left, right), BORDER_FRACTION wide."""
     width = max(1, round(BORDER_FRACTION * min(gray.shape)))
-    border = np.concatenate(
-        [
-            gray[:width].ravel(),
-            gray[-width:].ravel(),
-            gray[:, :width].ravel(),
-            gray[:, -width:].ravel(),
-        ]
-    )
+    return [gray[:width], gray[-width:], gray[:, :width], gray[:, -width:]]
+
+
+def _clean_background(sides: list[np.ndarray]) -> bool:
+    """Whether the border is one clean tone (see UNEVEN and CLEAN_NOISE)."""
+    lows = [float(side.min()) for side in sides]
+    highs = [float(side.max()) for side in sides]
+    if max(highs) - min(lows) <= UNEVEN:  # a canvas: decided in microseconds
+        return True
+    medians = [float(np.median(side)) for side in sides]
+    if max(medians) - min(medians) > UNEVEN:
+        return False
+    border = np.concatenate([side.ravel() for side in sides])
+    sigma = 1.4826 * float(np.median(np.abs(border - np.median(border))))
+    return sigma <= CLEAN_NOISE
+
+
+def _ink(gray: np.ndarray, sides: list[np.ndarray]) -> tuple[np.ndarray, tuple] | None:
+    """Ink as float32 in [0, 1] (0 = background, peak = 1), or None if there is none; for a
+    picture whose border (`sides`) is one clean tone.
+
+    The array returned covers the ink's box before lone specks were dropped (its top-left
+    pixel in `gray` comes with it, as (row, column)): `_box` it again."""
+    border = np.concatenate([side.ravel() for side in sides])
     background = float(np.median(border))
     # A clearly light or dark border decides; a mid-grey one leaves it to whichever side
     # the picture strays further from it (dark ink or light ink on grey).
@@ -134,7 +208,7 @@ def _ink(gray: np.ndarray) -> np.ndarray | None:
         return None
     excess *= np.float32(1.0 / peak)
     excess *= mask  # 0 off the ink
-    return excess
+    return excess, (box[0].start, box[1].start)
 
 
 def _box(image: np.ndarray) -> tuple[slice, slice] | None:
