@@ -323,14 +323,9 @@ def measure(name: str, limit: int | None = None, show: bool = False) -> dict:
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from mnist_core.training import _cpu_model  # what run.json records as the processor
+
+    cpu = _cpu_model()
     return {
         "nproc": len(os.sched_getaffinity(0)),  # what `nproc` prints: the cores this may use
         "cpu": cpu,

@@ -415,14 +415,9 @@ def overlap(a: tuple, b: tuple) -> float:
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from mnist_core.training import _cpu_model  # what run.json records as the processor
+
+    cpu = _cpu_model()
     return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version()}
 
 
