@@ -9,9 +9,10 @@ import keras
 
 from .. import atomic
 from ..errors import ModelError
+from .full_epochs import FullEpochCallback
 
 
-class AtomicBestCheckpoint(keras.callbacks.Callback):
+class AtomicBestCheckpoint(FullEpochCallback):
     """After each finished epoch whose `monitor` (default "val_accuracy") beats every earlier
     one, save the model to `path` and keep its weights; at the end of training, put the best
     weights back into the model (`restore_best`). Without the monitored value (no validation
@@ -29,17 +30,9 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.path, self.monitor, self.restore_best = Path(path), monitor, restore_best
         self.best, self.best_epoch, self.best_weights = -math.inf, 0, None
-        self._batches = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._batches = 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._batches += 1
 
     def on_epoch_end(self, epoch, logs=None):
-        steps = self.params.get("steps")
-        if steps and self._batches < steps:
+        if not self.epoch_was_full():
             return  # cut short by a stop request
         value = (logs or {}).get(self.monitor)
         score = float(value) if value is not None and math.isfinite(value) else epoch

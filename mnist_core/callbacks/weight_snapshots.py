@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from .. import runs
 from ..explain import first_layer_images
+from .full_epochs import FullEpochCallback
 
 MAX_UNITS = 64  # units or filters kept per snapshot (the first ones): as many as a page shows
 MAX_SNAPSHOTS = 33  # before training and 32 more; a longer training thins the older ones out
 
 
-class WeightSnapshots(keras.callbacks.Callback):
+class WeightSnapshots(FullEpochCallback):
     """Write the run folder's weights.npz (`runs.WeightSnapshots`): the first Dense or Conv2D
     layer's weights as pictures (`explain.first_layer_images`) when training begins (epoch
     0) and after each finished epoch, the whole file rewritten atomically each time.
@@ -38,20 +38,12 @@ class WeightSnapshots(keras.callbacks.Callback):
         self.epochs: list[int] = []
         self.images: list[np.ndarray] = []
         self.layer = self.kind = self.error = None
-        self._batches = 0
 
     def on_train_begin(self, logs=None):
         self._snapshot(0)
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._batches = 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._batches += 1
-
     def on_epoch_end(self, epoch, logs=None):
-        steps = self.params.get("steps")
-        if steps and self._batches < steps:
+        if not self.epoch_was_full():
             return  # cut short by a stop request
         self._snapshot(epoch + 1)
 
