@@ -1,4 +1,4 @@
-"""The command line: `python -m mnist_core {fetch,train,list,evaluate,predict,explain,export}`.
+"""The command line: `python -m mnist_core {fetch,train,list,evaluate,predict,read,explain,export}`.
 
 Expected faults (bad files, bad values, unknown names) print one line on stderr and exit
 with status 2; nothing else is caught, so a real bug keeps its traceback.
@@ -206,17 +206,15 @@ def _predictor(args: argparse.Namespace):
     return Predictor.from_path(runs.resolve_model_path(args.model))
 
 
-def _predictions(args: argparse.Namespace, predictor, failed: list[str]) -> Iterator[tuple]:
-    """(file name, inference.Prediction) for each of `args.images` read and classified, in
-    order. A file that cannot be read (not a picture, missing, a folder...) is reported in
-    one line on stderr, and under --json as a line with its `error`, then added to `failed`
-    and skipped."""
+def _each_image(args: argparse.Namespace, read, failed: list[str]) -> Iterator[tuple]:
+    """(file name, read(picture)) for each of `args.images` in order. A file that cannot be
+    read (not a picture, missing, a folder...) is reported in one line on stderr, and under
+    --json as a line with its `error`, then added to `failed` and skipped."""
     from .images import load_image
-    from .inference import predict_image
 
     for name in args.images:
         try:
-            prediction = predict_image(predictor, load_image(name))
+            result = read(load_image(name))
         except InputError as exc:
             failed.append(name)
             _log(f"{name}: {exc}")
@@ -228,7 +226,14 @@ def _predictions(args: argparse.Namespace, predictor, failed: list[str]) -> Iter
                     file=args.results,
                 )
             continue
-        yield name, prediction
+        yield name, result
+
+
+def _predictions(args: argparse.Namespace, predictor, failed: list[str]) -> Iterator[tuple]:
+    """(file name, inference.Prediction) for each of `args.images` read and classified."""
+    from .inference import predict_image
+
+    return _each_image(args, lambda picture: predict_image(predictor, picture), failed)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -262,6 +267,51 @@ def cmd_predict(args: argparse.Namespace) -> int:
             )
         else:
             print(f"{name}: {prediction.digit} ({prediction.confidence:.1%})", file=args.results)
+    return 1 if failed else 0
+
+
+def _digit_json(d) -> dict:
+    return {
+        "digit": d.digit,  # the best guess, even when not a digit
+        "confidence": round(d.confidence, 6),
+        "is_digit": d.is_digit,
+        "not_digit_score": round(d.not_digit_score, 6),
+        "box": list(d.box),  # x0, y0, x1, y1 in the picture's pixels, x1 and y1 excluded
+        "cut": d.cut,
+        "probabilities": [round(float(p), 6) for p in d.probabilities],
+    }
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    from .numbers import read_number
+
+    predictor = _predictor(args)
+    failed: list[str] = []
+    for name, number in _each_image(args, lambda p: read_number(predictor, p), failed):
+        if args.json:
+            answer = {
+                "file": name,
+                "number": number.text or None,
+                "confidence": None if number.confidence is None else round(number.confidence, 6),
+                "is_number": number.found and all(d.is_digit for d in number.digits),
+                "digits": [_digit_json(d) for d in number.digits],
+            }
+            print(json.dumps(answer), file=args.results)
+            continue
+        if not number.found:
+            print(f"{name}: no digits found", file=args.results)
+            continue
+        print(
+            f"{name}: {number.text} ({number.confidence:.1%} sure of every digit)",
+            file=args.results,
+        )
+        for i, d in enumerate(number.digits, 1):
+            x0, y0, x1, y1 = d.box
+            verdict = f"{d.confidence:.1%}" if d.is_digit else "not a digit, best guess"
+            cut = ", cut from a touching neighbour" if d.cut else ""
+            print(
+                f"  {i}. {d.digit}  {verdict}  at x {x0}-{x1}, y {y0}-{y1}{cut}", file=args.results
+            )
     return 1 if failed else 0
 
 
@@ -384,6 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="run id, run directory or .keras file (default: shipped model)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("read", help="read whole numbers: split each image into digits")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--model", help="run id, run directory or .keras file (default: shipped model)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_read)
 
     p = sub.add_parser("explain", help="why the model read each image so: a saliency map")
     p.add_argument("images", nargs="+", metavar="IMAGE")

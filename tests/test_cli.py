@@ -477,3 +477,57 @@ def test_predict_says_plainly_when_a_picture_is_not_a_digit(capsys, models_env, 
     first, second = out.splitlines()
     assert first.startswith(f"{line}: not a digit") and "%" not in first
     assert second.startswith(f"{one}: ") and "not a digit" not in second
+
+
+def _number_png(path: Path, digits: list[np.ndarray], gap: int = 30) -> Path:
+    """MNIST digits (uint8 white on black, 28x28) written left to right, dark on white, at 3x."""
+    canvas = Image.new("L", (40 + len(digits) * (84 + gap), 160), 255)
+    for i, d in enumerate(digits):
+        tile = Image.fromarray(255 - d).resize((84, 84), Image.BILINEAR)
+        canvas.paste(tile, (20 + i * (84 + gap), 38))
+    canvas.save(path)
+    return path
+
+
+def test_read_json_gives_the_number_and_each_digit_left_to_right(
+    capsys, shipped_models_env, mnist, tmp_path
+):
+    number = _number_png(tmp_path / "7210.png", [mnist.x_test[i] for i in range(4)])
+    blank = tmp_path / "blank.png"
+    Image.new("L", (300, 100), 255).save(blank)
+    code, out, err = run_cli(capsys, "read", "--json", str(number), str(blank))
+    assert code == 0 and err == ""
+    read, empty = [json.loads(line) for line in out.splitlines()]
+    assert read["number"] == "7210" and read["is_number"] is True
+    assert [d["digit"] for d in read["digits"]] == [7, 2, 1, 0]
+    lefts = [d["box"][0] for d in read["digits"]]
+    assert lefts == sorted(lefts) and len(set(lefts)) == 4
+    for i, d in enumerate(read["digits"]):  # each box holds its own digit's tile
+        x0, y0, x1, y1 = d["box"]
+        assert 20 + i * 114 - 2 <= x0 < x1 <= 20 + i * 114 + 84 + 2 and 36 <= y0 < y1 <= 124
+        assert abs(sum(d["probabilities"]) - 1) < 1e-4 and d["confidence"] == max(
+            d["probabilities"]
+        )
+    assert abs(read["confidence"] - np.prod([d["confidence"] for d in read["digits"]])) < 1e-5
+    assert empty == {
+        "file": str(blank),
+        "number": None,
+        "confidence": None,
+        "is_number": False,
+        "digits": [],
+    }
+
+
+def test_read_prints_the_number_then_one_line_per_digit_and_reports_bad_files(
+    capsys, shipped_models_env, mnist, tmp_path
+):
+    number = _number_png(tmp_path / "n.png", [mnist.x_test[2], mnist.x_test[1]])  # 1, 2
+    fake = tmp_path / "fake.png"
+    fake.write_text("not a picture")
+    code, out, err = run_cli(capsys, "read", str(number), str(fake))
+    assert code == 1  # one file was bad
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{number}: 12 (") and "sure of every digit" in lines[0]
+    assert lines[1].lstrip().startswith("1. 1 ") and lines[2].lstrip().startswith("2. 2 ")
+    assert len(lines) == 3
+    assert err.count("\n") == 1 and "fake.png" in err and "Traceback" not in err
