@@ -1,6 +1,7 @@
 """What to train: a training request (`TrainConfig`), checked and resolved against its
-preset, and the run directory it becomes (`prepare_run`). No TensorFlow here, so a server
-can queue a request, and the command line refuse a bad one, without loading it.
+preset or its own network spec, and the run directory it becomes (`prepare_run`). No
+TensorFlow here, so a server can queue a request, and the command line refuse a bad one,
+without loading it.
 """
 
 from __future__ import annotations
@@ -9,27 +10,26 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import runs
+from . import runs, specs
 from .errors import InputError
 from .presets import get_preset
 
 # Sane bounds for what a user may ask for (the app's sliders use the same numbers).
 BOUNDS = {
-    "epochs": (1, 200),
-    "batch_size": (8, 4096),
-    "learning_rate": (1e-5, 1.0),
+    **{k: specs.BOUNDS[k] for k in ("epochs", "batch_size", "learning_rate", "val_fraction")},
     "seed": (0, 2**31 - 1),
-    "val_fraction": (0.0, 0.5),
     "train_limit": (100, 60000),
     "test_limit": (100, 10000),
 }
+CUSTOM = "custom"  # what a run of a network that is no preset is called
 
 
 @dataclass
 class TrainConfig:
-    """A training request: a preset and what to change. None means "the preset's default"."""
+    """A training request: a preset, or a network spec of one's own (`spec`, then `preset`
+    only names the run, "custom" by default), and what to change. None means "the spec's"."""
 
-    preset: str
+    preset: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
     learning_rate: float | None = None
@@ -37,10 +37,34 @@ class TrainConfig:
     val_fraction: float | None = None
     train_limit: int | None = None  # use only the first N training images (quick runs, tests)
     test_limit: int | None = None  # evaluate on only the first N test images
+    spec: specs.Spec | None = None  # a network of one's own (a preset's spec when None)
+
+    @property
+    def name(self) -> str:
+        """What the run is called: the preset's name, or "custom" for a spec of one's own."""
+        if self.spec is None:
+            if self.preset is None:
+                raise InputError("say what to train: a preset or a network spec")
+            return get_preset(self.preset).name
+        return runs.validate_run_id(self.preset or CUSTOM)
+
+    def base_spec(self) -> specs.Spec:
+        return self.spec if self.spec is not None else get_preset(self.name).spec
+
+    def resolve_spec(self) -> specs.Spec:
+        """The spec that will be trained: this request's changes applied, all checked."""
+        params = self.resolve()
+        return self.base_spec().replace(
+            epochs=params.epochs,
+            batch_size=params.batch_size,
+            learning_rate=params.learning_rate,
+            val_fraction=params.val_fraction,
+        )
 
     def resolve(self) -> runs.RunParams:
-        """The full parameter set with preset defaults filled in; InputError when out of range."""
-        preset = get_preset(self.preset)
+        """The full parameter set with the spec's defaults filled in; InputError when out of
+        range."""
+        preset = self.base_spec()
         params = {
             "epochs": preset.epochs if self.epochs is None else self.epochs,
             "batch_size": preset.batch_size if self.batch_size is None else self.batch_size,
@@ -73,10 +97,28 @@ class TrainConfig:
 def prepare_run(
     config: TrainConfig, models_dir: Path | None = None, run_id: str | None = None
 ) -> runs.Run:
-    """Check `config` and create its run directory (status "queued"); InputError for
-    out-of-range parameters or an unknown preset, before anything is written."""
-    params = config.resolve()
-    preset = get_preset(config.preset)
+    """Check `config` and create its run directory (status "queued", the spec to train in
+    run.json); InputError for out-of-range parameters, an unknown preset or a bad spec,
+    before anything is written."""
+    params, spec, name = config.resolve(), config.resolve_spec(), config.name
+    if config.spec is None:
+        description = get_preset(name).description
+    else:
+        description = f"Custom network: {specs.summary(spec)}"
     return runs.create_run(
-        preset.name, params, models_dir=models_dir, run_id=run_id, description=preset.description
+        name,
+        params,
+        models_dir=models_dir,
+        run_id=run_id,
+        description=description,
+        spec=spec.to_dict(),
     )
+
+
+def spec_of(meta: runs.RunMeta) -> specs.Spec:
+    """The network a run trains or trained: run.json's spec, or its preset's in runs made before
+    specs existed. Checked against the full limits (a queued spec was checked when asked for);
+    SpecError for a run.json whose spec was damaged or edited into a bad one."""
+    if meta.spec is not None:
+        return specs.check(meta.spec, specs.LIMITS)
+    return get_preset(meta.preset).spec

@@ -20,3 +20,7 @@ class InputError(StudioError):
 
 class ModelError(StudioError):
     """A model file or run directory cannot be loaded."""
+
+
+class SpecError(InputError):
+    """A network spec that cannot be used: the line names the layer (position and type)."""

@@ -1,38 +1,38 @@
-"""Named model presets: one small factory each, plus the training defaults that go with it.
+"""Named model presets: each one a network spec (`specs.Spec`) with the training settings that
+suit it, built by the same code as any network a visitor designs.
 
-Every model takes float32 (N, 28, 28, 1) in [0, 1] (see `data.normalise`) and outputs
-ten class probabilities, so evaluation, inference and the app treat all presets alike.
-Keras is imported inside the factories: listing presets (the CLI's `--help`, the app's
-menus) does not pay for importing TensorFlow.
+Every model takes float32 (N, 28, 28, 1) in [0, 1] (see `data.normalise`) and outputs ten
+class probabilities, so evaluation, inference and the app treat all presets alike. The
+specs list the hidden layers only; `specs.Spec.full_layers` adds the output Dense(10).
+Nothing here imports TensorFlow: listing presets (the CLI's `--help`, the app's menus) is free.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import InputError
+from .specs import LIMITS, Spec, build_model, check
 
 
 @dataclass(frozen=True)
 class Preset:
     name: str
     description: str  # one line, shown in the app
-    build: Callable[[], Any]  # () -> an uncompiled keras.Model
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    optimizer: str = "adam"  # "adam" (Keras defaults) or "adam-fast" (β1 0.7, β2 0.9)
-    schedule: str = "constant"  # "constant" or "warmup-cosine" (linear warm-up, cosine decay to 0)
-    warmup_fraction: float = 0.0  # share of all steps spent warming up (warmup-cosine only)
-    augment: bool = False  # random shifts, rotations and zoom on the training images
-    val_fraction: float = 0.1  # share of the 60,000 training images held out for validation
+    spec: Spec
     reported_accuracy: float | None = None  # test accuracy the preset's source reported
     source: str = ""  # where the architecture comes from
 
+    def build(self) -> Any:
+        """An uncompiled keras.Model of the preset's network."""
+        return build_model(self.spec)
 
-# --------------------------------------------------------------------------- factories
+    def __getattr__(self, name: str) -> Any:  # epochs, batch_size, optimizer, ...: the spec's
+        if name.startswith("__") or name == "spec":
+            raise AttributeError(name)
+        return getattr(self.spec, name)
+
 
 # Keras' default batch-norm momentum (0.99) needs ~500 steps before the moving statistics
 # forget their initial variance of 1, far above the real ~0.005 of the first conv: runs of a
@@ -41,104 +41,89 @@ class Preset:
 # from the app give usable models too.
 BN_MOMENTUM = 0.9
 
-
-def _input():
-    import keras
-
-    return keras.Input(shape=(28, 28, 1), name="image")
+FLATTEN = {"type": "Flatten"}
 
 
-def _mlp(hidden: list[int], output_activation: str = "softmax", dropout: float = 0.0):
-    import keras
-    from keras import layers
-
-    inputs = _input()
-    x = layers.Flatten()(inputs)
-    for units in hidden:
-        x = layers.Dense(units, activation="relu")(x)
-        if dropout:
-            x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(10, activation=output_activation)(x)
-    return keras.Model(inputs, outputs)
+def dense(units: int, activation: str = "relu", **more) -> dict:
+    return {"type": "Dense", "units": units, "activation": activation, **more}
 
 
-def build_seed_mlp_100_sigmoid():
-    # Sigmoid outputs trained with sparse categorical cross-entropy, exactly as the seed
-    # project did; Keras normalises them to sum to 1 inside the loss, and so does inference.
-    return _mlp([100], output_activation="sigmoid")
+def conv(filters: int, kernel: int, **more) -> dict:
+    return {"type": "Conv2D", "filters": filters, "kernel_size": kernel, **more}
 
 
-def build_seed_mlp_128_64_16():
-    return _mlp([128, 64, 16])
+def dropout(rate: float) -> dict:
+    return {"type": "Dropout", "rate": rate}
 
 
-def build_seed_mlp_dropout():
-    # The Keras beginner tutorial ends in Dense(10) logits with from_logits=True; the
-    # softmax is folded into the last layer here so that every preset outputs probabilities.
-    return _mlp([128], dropout=0.2)
+def conv_bn(filters: int, kernel: int, strides: int = 1, padding: str = "same") -> list[dict]:
+    """Conv (no bias: the batch norm's shift replaces it), batch norm, then ReLU."""
+    return [
+        conv(filters, kernel, strides=strides, padding=padding, use_bias=False),
+        {"type": "BatchNormalization", "momentum": BN_MOMENTUM},
+        {"type": "Activation", "activation": "relu"},
+    ]
 
 
-def build_keras_convnet():
-    """keras-io examples/vision/mnist_convnet.py, layer for layer."""
-    import keras
-    from keras import layers
+# The seed project's MLP ends in sigmoid outputs trained with sparse categorical
+# cross-entropy, exactly as it did; Keras normalises them to sum to 1 inside the loss, and
+# so does inference. The Keras beginner tutorial ends in Dense(10) logits with
+# from_logits=True; its softmax is folded into the output so every preset gives probabilities.
+SEED_MLP_100 = {"layers": [FLATTEN, dense(100)], "output_activation": "sigmoid", "epochs": 10,
+                "batch_size": 32}  # fmt: skip
+SEED_MLP_128_64_16 = {"layers": [FLATTEN, dense(128), dense(64), dense(16)], "epochs": 100,
+                      "batch_size": 1000}  # fmt: skip
+SEED_MLP_DROPOUT = {"layers": [FLATTEN, dense(128), dropout(0.2)], "epochs": 5, "batch_size": 32}
 
-    inputs = _input()
-    x = layers.Conv2D(32, kernel_size=(3, 3), activation="relu")(inputs)
-    x = layers.MaxPooling2D(pool_size=(2, 2))(x)
-    x = layers.Conv2D(64, kernel_size=(3, 3), activation="relu")(x)
-    x = layers.MaxPooling2D(pool_size=(2, 2))(x)
-    x = layers.Flatten()(x)
-    x = layers.Dropout(0.5)(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
-    return keras.Model(inputs, outputs)
+# keras-io examples/vision/mnist_convnet.py, layer for layer.
+KERAS_CONVNET = {
+    "layers": [
+        conv(32, 3, activation="relu"),
+        {"type": "MaxPooling2D", "pool_size": 2},
+        conv(64, 3, activation="relu"),
+        {"type": "MaxPooling2D", "pool_size": 2},
+        FLATTEN,
+        dropout(0.5),
+    ],
+    "epochs": 15,
+}
 
+# Few multiply-adds per image (~0.8M), wide enough to reach 99% in one pass over the data.
+# A strided 5x5 first conv (no full-size 24x24 maps, no pooling there) costs about half the
+# wall-clock time of a 5x5x24 conv + pool first layer for the same accuracy (measured).
+FAST_CNN = {
+    "layers": [
+        conv(16, 5, strides=2, activation="relu"),  # 12x12x16
+        conv(48, 3, activation="relu"),  # 10x10x48
+        {"type": "MaxPooling2D", "pool_size": 2},  # 5x5x48
+        FLATTEN,
+        dense(256),
+    ],
+    "optimizer": "adam-fast", "learning_rate": 1e-2, "schedule": "warmup-cosine",
+    "warmup_fraction": 0.2, "batch_size": 256, "epochs": 1, "val_fraction": 0.0,
+}  # fmt: skip
 
-def build_fast_cnn():
-    """Few multiply-adds per image (~0.8M), wide enough to reach 99% in one pass over the data.
-
-    A strided 5x5 first conv (no full-size 24x24 maps, no pooling there) costs about half the
-    wall-clock time of a 5x5x24 conv + pool first layer for the same accuracy (measured)."""
-    import keras
-    from keras import layers
-
-    inputs = _input()
-    x = layers.Conv2D(16, 5, strides=2, activation="relu")(inputs)  # 12x12x16
-    x = layers.Conv2D(48, 3, activation="relu")(x)  # 10x10x48
-    x = layers.MaxPooling2D(2)(x)  # 5x5x48
-    x = layers.Flatten()(x)
-    x = layers.Dense(256, activation="relu")(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
-    return keras.Model(inputs, outputs)
-
-
-def build_best_cnn():
-    """Batch-normalised CNN, cheap where the maps are large: one 5x5 conv at full size, then
-    learned (strided) downsampling, the width spent at 12x12 and below; dense head with dropout.
-    About 6.6M multiply-adds per image, less than half of a 32-32-32s2 / 64-64-64s2 stack."""
-    import keras
-    from keras import layers
-
-    def conv_bn(x, filters, kernel, strides=1, padding="same"):
-        x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
-        return layers.Activation("relu")(x)
-
-    inputs = _input()
-    x = conv_bn(inputs, 32, 5, padding="valid")  # 24x24
-    x = conv_bn(x, 32, 3, strides=2)  # 12x12, learned downsampling
-    x = layers.Dropout(0.25)(x)
-    x = conv_bn(x, 64, 3, padding="valid")  # 10x10
-    x = conv_bn(x, 64, 3, padding="valid")  # 8x8
-    x = conv_bn(x, 64, 3, strides=2)  # 4x4
-    x = layers.Dropout(0.25)(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(128, use_bias=False)(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
-    x = layers.Activation("relu")(x)
-    x = layers.Dropout(0.4)(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
-    return keras.Model(inputs, outputs)
+# Batch-normalised CNN, cheap where the maps are large: one 5x5 conv at full size, then
+# learned (strided) downsampling, the width spent at 12x12 and below; dense head with dropout.
+# About 6.6M multiply-adds per image, less than half of a 32-32-32s2 / 64-64-64s2 stack.
+BEST_CNN = {
+    "layers": [
+        *conv_bn(32, 5, padding="valid"),  # 24x24
+        *conv_bn(32, 3, strides=2),  # 12x12, learned downsampling
+        dropout(0.25),
+        *conv_bn(64, 3, padding="valid"),  # 10x10
+        *conv_bn(64, 3, padding="valid"),  # 8x8
+        *conv_bn(64, 3, strides=2),  # 4x4
+        dropout(0.25),
+        FLATTEN,
+        dense(128, "linear", use_bias=False),
+        {"type": "BatchNormalization", "momentum": BN_MOMENTUM},
+        {"type": "Activation", "activation": "relu"},
+        dropout(0.4),
+    ],
+    "learning_rate": 3e-3, "schedule": "warmup-cosine", "warmup_fraction": 0.05,
+    "augment": True, "batch_size": 128, "epochs": 12, "val_fraction": 0.05,
+}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the registry
@@ -147,25 +132,20 @@ def build_best_cnn():
 # fmt: off
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("seed-mlp-100-sigmoid", "Seed project MLP: 784-100 ReLU, 10 sigmoid outputs; Adam, 10 epochs.",
-           build_seed_mlp_100_sigmoid, epochs=10, batch_size=32, learning_rate=1e-3,
-           source="seed project"),
+           check(SEED_MLP_100, LIMITS), source="seed project"),
     Preset("seed-mlp-128-64-16", "Seed project MLP: 784-128-64-16 ReLU, softmax; Adam, batch 1000, "
-           "100 epochs (reported 97.67%).", build_seed_mlp_128_64_16, epochs=100, batch_size=1000,
-           learning_rate=1e-3, reported_accuracy=0.9767, source="seed project"),
+           "100 epochs (reported 97.67%).", check(SEED_MLP_128_64_16, LIMITS), reported_accuracy=0.9767,
+           source="seed project"),
     Preset("seed-mlp-dropout", "Keras beginner MLP: Dense 128 ReLU, dropout 0.2, Dense 10; Adam, 5 epochs.",
-           build_seed_mlp_dropout, epochs=5, batch_size=32, learning_rate=1e-3,
-           source="TensorFlow beginner quickstart"),
+           check(SEED_MLP_DROPOUT, LIMITS), source="TensorFlow beginner quickstart"),
     Preset("keras-convnet", "Keras example convnet: conv 32, conv 64, dropout 0.5; batch 128, 15 epochs "
-           "(reported 99.22%). The baseline.", build_keras_convnet, epochs=15, batch_size=128,
-           learning_rate=1e-3, reported_accuracy=0.9922, source="keras-io examples/vision/mnist_convnet.py"),
+           "(reported 99.22%). The baseline.", check(KERAS_CONVNET, LIMITS), reported_accuracy=0.9922,
+           source="keras-io examples/vision/mnist_convnet.py"),
     Preset("fast-cnn", "Small CNN tuned for wall-clock time (strided 5x5 conv 16, conv 48, dense 256): "
-           "about 99% test accuracy in one epoch.",
-           build_fast_cnn, epochs=1, batch_size=256, learning_rate=1e-2, optimizer="adam-fast",
-           schedule="warmup-cosine", warmup_fraction=0.2, val_fraction=0.0, source="MNIST Studio"),
+           "about 99% test accuracy in one epoch.", check(FAST_CNN, LIMITS), source="MNIST Studio"),
     Preset("best-cnn", "Batch-normalised CNN, trained on shifted, rotated and zoomed digits with a "
-           "warm-up + cosine schedule, 12 epochs: the most accurate preset.", build_best_cnn, epochs=12,
-           batch_size=128, learning_rate=3e-3, schedule="warmup-cosine", warmup_fraction=0.05, augment=True,
-           val_fraction=0.05, source="MNIST Studio"),
+           "warm-up + cosine schedule, 12 epochs: the most accurate preset.", check(BEST_CNN, LIMITS),
+           source="MNIST Studio"),
 ]}
 # fmt: on
 

@@ -143,6 +143,9 @@ class RunMeta:
     # (`digit_check.fit_temperature`); None: none fitted (no validation images, an older
     # run), and predictions use 1.0, the model's own probabilities.
     temperature: float | None = None
+    # The network and its training settings as trained (`specs.Spec.to_dict`); None in runs
+    # made before specs existed, whose preset's spec is the one.
+    spec: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -169,6 +172,7 @@ class RunMeta:
         if temperature is not None and not 0 < temperature < math.inf:
             raise ValueError(f"temperature must be positive, got {temperature!r}")
         _check("environment", values.get("environment", {}), dict)
+        _check("spec", values.get("spec"), dict, optional=True)
         if values.get("params") is not None:
             values["params"] = _record(RunParams, "params", values["params"])
         if values.get("data") is not None:

@@ -1,4 +1,4 @@
-"""Train a preset into a run directory, with plain Keras callbacks.
+"""Train a preset, or any network spec, into a run directory, with plain Keras callbacks.
 
     run = train(TrainConfig("fast-cnn", epochs=1), callbacks=[my_keras_callback])
 
@@ -27,32 +27,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import runs
+from . import recipe, runs
 from .callbacks import AtomicBestCheckpoint, ProgressFile, StopOnRequest, WeightSnapshots
 from .callbacks.atomic_checkpoint import save
-from .config import BOUNDS, TrainConfig, prepare_run  # noqa: F401  (part of this module's API)
+from .config import BOUNDS, TrainConfig, prepare_run, spec_of  # noqa: F401  (this module's API)
 from .data import Mnist, load_mnist, normalise, split_train_val
 from .errors import InputError, StudioError
 from .evaluation import score
-from .presets import Preset, get_preset
+from .recipe import make_optimizer  # noqa: F401  (part of this module's API)
+from .specs import build_model
 
 # --------------------------------------------------------------------------- building blocks
-
-
-def make_optimizer(preset: Preset, learning_rate: float, total_steps: int):
-    lr: Any = learning_rate
-    if preset.schedule == "warmup-cosine":
-        warmup = max(1, int(total_steps * preset.warmup_fraction))
-        lr = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=learning_rate / 20,
-            decay_steps=max(1, total_steps - warmup),
-            alpha=0.0,
-            warmup_target=learning_rate,
-            warmup_steps=warmup,
-        )
-    if preset.optimizer == "adam-fast":  # quicker to react: shorter moment memories
-        return keras.optimizers.Adam(lr, beta_1=0.7, beta_2=0.9)
-    return keras.optimizers.Adam(lr)
 
 
 def augment_batch(images, seed):
@@ -85,13 +70,20 @@ def augment_batch(images, seed):
 
 
 def make_dataset(
-    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, augment: bool, epochs: int
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    seed: int,
+    augment: bool,
+    epochs: int,
+    one_hot: bool = False,
 ):
     """A seeded tf.data pipeline of (float32 (B, 28, 28, 1) images, labels) batches.
 
     The shuffling is a numpy permutation per epoch, drawn up front and gathered batch by
     batch: no shuffle buffer to fill (several seconds for 60,000 images on 2 cores).
     Each epoch gives `ceil(len(x) / batch_size)` batches, the last one possibly smaller.
+    Labels are int (B,), or float32 (B, 10) when `one_hot` (for label smoothing).
     """
     rng = np.random.default_rng(seed)
     order = np.stack([rng.permutation(len(x)) for _ in range(epochs)]).astype(np.int32)
@@ -101,7 +93,8 @@ def make_dataset(
         batch = tf.cast(tf.gather(images, idx), tf.float32)[..., tf.newaxis] / 255.0
         if augment:
             batch = augment_batch(batch, tf.stack([tf.cast(seed, tf.int64), i]))
-        return batch, tf.gather(labels, idx)
+        batch_labels = tf.gather(labels, idx)
+        return batch, tf.one_hot(batch_labels, 10) if one_hot else batch_labels
 
     ds = (
         tf.data.Dataset.from_tensor_slices(order)
@@ -192,7 +185,7 @@ def train_run(
         raise InputError(f"Cannot train {run.id}: {run.error}")
     if run.meta.status not in ("queued", "starting") or run.meta.params is None:
         raise InputError(f"Run {run.id!r} is {run.meta.status}: only a queued run can be trained")
-    params, preset = run.meta.params, get_preset(run.meta.preset)
+    params, spec = run.meta.params, spec_of(run.meta)
     runs.update_meta(run, status="running", pid=os.getpid(), started_at=runs.now_iso())
     log(f"Run directory: {run.path}")
     stopper = StopOnRequest(run.path, stop)
@@ -225,18 +218,20 @@ def train_run(
         keras.utils.set_random_seed(params.seed)
         tf.config.experimental.enable_op_determinism()
         steps = math.ceil(len(x_train) / params.batch_size)
-        model = preset.build()
+        model = build_model(spec)
         model.compile(
-            optimizer=make_optimizer(preset, params.learning_rate, steps * params.epochs),
-            loss="sparse_categorical_crossentropy",
+            optimizer=recipe.make_optimizer(spec, params.learning_rate, steps * params.epochs),
+            loss=recipe.loss(spec),
             metrics=["accuracy"],
         )
         progress = ProgressFile(run.path)
         checkpoint = AtomicBestCheckpoint(run.model_path)
+        one_hot = recipe.one_hot_labels(spec)
         dataset = make_dataset(
-            x_train, y_train, params.batch_size, params.seed, preset.augment, params.epochs
+            x_train, y_train, params.batch_size, params.seed, spec.augment, params.epochs, one_hot
         )
-        validation = (normalise(x_val)[..., None], y_val) if len(x_val) else None
+        val_labels = np.eye(10, dtype=np.float32)[y_val] if one_hot else y_val
+        validation = (normalise(x_val)[..., None], val_labels) if len(x_val) else None
         start = time.monotonic()
         model.fit(
             dataset,
@@ -245,7 +240,14 @@ def train_run(
             validation_data=validation,
             # Saved before recorded; the stop request checked last, after every other callback
             # has seen the batch (a request made there stops before the next batch).
-            callbacks=[checkpoint, progress, WeightSnapshots(run.path), *callbacks, stopper],
+            callbacks=[
+                checkpoint,
+                progress,
+                WeightSnapshots(run.path),
+                *recipe.callbacks(spec, validation is not None),
+                *callbacks,
+                stopper,
+            ],
             shuffle=False,  # the dataset is already shuffled
             verbose=0,
         )

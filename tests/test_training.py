@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_core import evaluation, inference, presets, runs, training
+from mnist_core import evaluation, inference, presets, runs, specs, training
 from mnist_core.errors import InputError, ModelError
 from mnist_core.training import TrainConfig, prepare_run, train, train_run
 
@@ -50,22 +50,14 @@ class Recorder(keras.callbacks.Callback):
         return self.stop_after is not None and len(self.batches) >= self.stop_after
 
 
-def build_tiny_cnn():
-    import keras
-    from keras import layers
-
-    inputs = keras.Input((28, 28, 1))
-    x = layers.Conv2D(4, 3, strides=2, activation="relu")(inputs)
-    x = layers.Flatten()(x)
-    return keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
+TINY_CNN = [{"type": "Conv2D", "filters": 4, "kernel_size": 3, "strides": 2, "activation": "relu"}]
 
 
 @pytest.fixture
 def tiny_cnn_preset(monkeypatch):
     """A tiny CNN using augmentation and the warm-up + cosine schedule (the best-cnn code path)."""
-    preset = dataclasses.replace(
-        presets.PRESETS["best-cnn"], name="tiny-cnn", build=build_tiny_cnn, epochs=2, batch_size=64
-    )
+    spec = presets.PRESETS["best-cnn"].spec.replace(layers=TINY_CNN, epochs=2, batch_size=64)
+    preset = dataclasses.replace(presets.PRESETS["best-cnn"], name="tiny-cnn", spec=spec)
     monkeypatch.setitem(presets.PRESETS, "tiny-cnn", preset)
     return preset
 
@@ -204,16 +196,12 @@ def test_bad_parameters_are_refused_before_anything_is_written(tmp_path, mnist):
 
 
 def test_a_failure_is_recorded_and_raised(tmp_path, mnist, monkeypatch):
-    def broken():
+    def broken(spec):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setitem(
-        presets.PRESETS,
-        "broken",
-        dataclasses.replace(presets.PRESETS["fast-cnn"], name="broken", build=broken),
-    )
+    monkeypatch.setattr(training, "build_model", broken)
     with pytest.raises(RuntimeError, match="out of memory"):
-        train(TrainConfig("broken", **SMALL), models_dir=tmp_path, data=mnist)
+        train(TrainConfig("fast-cnn", **SMALL), models_dir=tmp_path, data=mnist)
     (run,) = runs.list_runs(tmp_path)
     assert run.status == "failed" and "out of memory" in run.meta.error
     assert not run.has_model
@@ -316,3 +304,53 @@ def test_kill_9_mid_epoch_leaves_an_interrupted_run_whose_checkpoint_loads(tmp_p
     assert inference.load_model(run.model_path).output_shape == (None, 10)
     assert [p.name for p in run_dir.iterdir() if p.name.startswith(".")] == []  # no temporaries
     assert runs.list_runs(tmp_path)[0].status == "interrupted"
+
+
+# --------------------------------------------------------------------------- custom networks
+
+
+def test_a_custom_spec_trains_and_its_run_records_the_spec(tmp_path, mnist):
+    spec = specs.check(
+        {
+            "layers": [
+                {"type": "Conv2D", "filters": 4, "kernel_size": 5, "strides": 2},
+                {"type": "BatchNormalization"},
+                {"type": "Activation", "activation": "elu"},
+                {"type": "GlobalAveragePooling2D"},
+            ],
+            "optimizer": "sgd-momentum",
+            "schedule": "reduce-on-plateau",
+            "label_smoothing": 0.1,
+            "patience": 1,
+            "epochs": 3,
+            "batch_size": 64,
+        }
+    )
+    run = train(TrainConfig(spec=spec, epochs=2, **SMALL), models_dir=tmp_path, data=mnist)
+    meta = runs.read_run(run.path).meta
+    assert meta.status == "completed" and meta.preset == "custom" and "custom" in run.id
+    assert meta.spec == spec.replace(epochs=2).to_dict()  # what was trained, changes included
+    assert meta.description.startswith("Custom network: Conv2D 4 5x5 → BatchNormalization")
+    assert meta.params.epochs == 2 and meta.params.batch_size == 64
+    assert training.spec_of(meta) == spec.replace(epochs=2)
+    model = inference.load_model(run.model_path)  # safe mode: nothing custom in it
+    assert model.count_params() == sum(cost.params for cost in spec.costs())
+    assert 0 <= meta.test_accuracy <= 1
+
+
+def test_a_run_without_a_spec_trains_its_presets(tmp_path, mnist):
+    run = prepare_run(TrainConfig("seed-mlp-dropout", epochs=1, **SMALL), tmp_path)
+    runs.update_meta(run, spec=None)  # as runs made before specs existed
+    train_run(run.path, data=mnist)
+    meta = runs.read_run(run.path).meta
+    assert meta.status == "completed" and meta.spec is None
+    assert training.spec_of(meta) == presets.PRESETS["seed-mlp-dropout"].spec
+
+
+def test_a_bad_spec_is_refused_before_anything_is_written(tmp_path, mnist):
+    with pytest.raises(InputError, match="Layer 1 \\(Dense\\): meets 1 map of 28×28"):
+        spec = specs.Spec(layers=({"type": "Dense", "units": 3},))  # unchecked, as if forged
+        train(TrainConfig(spec=spec, **SMALL), models_dir=tmp_path, data=mnist)
+    with pytest.raises(InputError, match="Invalid run id"):
+        train(TrainConfig("../x", spec=presets.PRESETS["fast-cnn"].spec), models_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
