@@ -1,4 +1,4 @@
-"""The command line: `python -m mnist_core {fetch,train,list,evaluate,predict,read,explain,export}`.
+"""The command line: `python -m mnist_core {fetch,train,spec,list,evaluate,predict,read,explain,export}`.
 
 Expected faults (bad files, bad values, unknown names) print one line on stderr and exit
 with status 2; nothing else is caught, so a real bug keeps its traceback.
@@ -83,11 +83,16 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import TrainConfig
 
-    if args.run_dir is None and args.preset is None:
-        raise InputError("say what to train: --preset NAME (or --run-dir DIR of a queued run)")
+    if args.run_dir is None and args.preset is None and args.spec is None:
+        raise InputError(
+            "say what to train: --preset NAME, --spec FILE.json (or --run-dir DIR of a queued run)"
+        )
+    if args.preset is not None and args.spec is not None:
+        raise InputError("give --preset or --spec, not both")
     if args.run_dir is None:  # bad values are reported before TensorFlow is loaded
         config = TrainConfig(
             args.preset,
+            spec=_read_spec(args.spec) if args.spec else None,
             epochs=args.epochs,
             batch_size=args.batch_size,
             learning_rate=args.lr,
@@ -123,6 +128,47 @@ def cmd_train(args: argparse.Namespace) -> int:
         log=_log,
     )
     print(run.path, file=args.results)
+    return 0
+
+
+def _read_spec(name: str):
+    """The network spec in the JSON file `name`; InputError (one line) when it cannot be used."""
+    from .specs import MAX_SPEC_CHARS, from_json
+
+    path = Path(name)
+    try:
+        if not path.is_file():
+            raise InputError(f"{name}: no such spec file")
+        if path.stat().st_size > MAX_SPEC_CHARS * 4:
+            raise InputError(f"{name}: too large for a network spec")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"{name}: cannot be read ({getattr(exc, 'strerror', None) or exc})"
+        ) from None
+    try:
+        return from_json(text)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from None
+
+
+def cmd_spec(args: argparse.Namespace) -> int:
+    """A preset's spec as JSON (to start a network of one's own from), or a spec file's costs."""
+    from .presets import PRESETS, get_preset
+
+    if args.name in PRESETS or not args.name.endswith(".json"):
+        print(get_preset(args.name).spec.to_json(indent=2), file=args.results)
+        return 0
+    spec = _read_spec(args.name)
+    costs = spec.costs()
+    for cost in costs:
+        shape = "x".join(map(str, cost.shape))
+        print(
+            f"{cost.name:18} {cost.kind:24} {shape:>10} {cost.params:>11,} params",
+            file=args.results,
+        )
+    params, madds = sum(c.params for c in costs), sum(c.madds for c in costs)
+    print(f"{params:,} parameters, {madds:,} multiply-adds per image", file=args.results)
     return 0
 
 
@@ -404,8 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch", help="download and verify MNIST (prints the source used)")
     p.set_defaults(func=cmd_fetch)
 
-    p = sub.add_parser("train", help="train a preset; prints the run directory")
+    p = sub.add_parser("train", help="train a preset or a network spec; prints the run directory")
     p.add_argument("--preset", help=f"one of: {', '.join(PRESETS)}")
+    p.add_argument("--spec", metavar="FILE.json", help="a network spec (see: spec PRESET)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="learning rate")
@@ -419,6 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar, one line per epoch")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("spec", help="print a preset's network spec, or check a spec file")
+    p.add_argument("name", metavar="PRESET|FILE.json", help=f"one of: {', '.join(PRESETS)}")
+    p.set_defaults(func=cmd_spec)
 
     p = sub.add_parser("list", help="list runs with status and test accuracy")
     p.add_argument("--json", action="store_true", help="one JSON object per line")

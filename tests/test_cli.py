@@ -531,3 +531,91 @@ def test_read_prints_the_number_then_one_line_per_digit_and_reports_bad_files(
     assert lines[1].lstrip().startswith("1. 1 ") and lines[2].lstrip().startswith("2. 2 ")
     assert len(lines) == 3
     assert err.count("\n") == 1 and "fake.png" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- network specs
+
+LENET = {
+    "layers": [
+        {"type": "Conv2D", "filters": 6, "kernel_size": 5, "padding": "same", "activation": "relu"},
+        {"type": "MaxPooling2D", "pool_size": 2},
+        {"type": "Flatten"},
+        {"type": "Dense", "units": 84, "activation": "relu"},
+    ],
+    "optimizer": "adam",
+    "learning_rate": 0.001,
+    "batch_size": 128,
+    "epochs": 5,
+}
+
+
+def test_spec_prints_a_presets_spec_to_start_from(capsys):
+    from mnist_core import presets, specs
+
+    code, out, err = run_cli(capsys, "spec", "keras-convnet")
+    assert code == 0 and err == ""
+    assert specs.from_json(out) == presets.PRESETS["keras-convnet"].spec
+    code, _, err = run_cli(capsys, "spec", "no-such-preset")
+    assert code == cli.EXIT_BAD_INPUT and err.startswith("error: Unknown preset 'no-such-preset'")
+
+
+def test_spec_checks_a_spec_file_and_prints_its_costs(capsys, tmp_path):
+    path = tmp_path / "lenet.json"
+    path.write_text(json.dumps(LENET))
+    code, out, _ = run_cli(capsys, "spec", str(path))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["layer", "1", "Conv2D", "28x28x6"]
+    assert lines[-2].split()[:4] == ["added", "Dense", "Dense", "10"]
+    madds = 28 * 28 * 5 * 5 * 6 + 1176 * 84 + 84 * 10  # conv, dense, output
+    assert lines[-1] == f"99,874 parameters, {madds:,} multiply-adds per image"
+
+
+@pytest.mark.slow  # trains for one epoch
+def test_train_a_lenet_spec_for_one_epoch_on_a_slice(capsys, tmp_path, monkeypatch, mnist):
+    monkeypatch.setenv("MNIST_MODELS_DIR", str(tmp_path / "models"))
+    path = tmp_path / "lenet.json"
+    path.write_text(json.dumps(LENET))
+    code, out, err = run_cli(
+        capsys, "train", "--spec", str(path), "--epochs", "1", "--train-limit", "1000",
+        "--test-limit", "300", "--run-id", "lenet", "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    run = runs.get_run("lenet", tmp_path / "models")
+    assert run.status == "completed" and run.preset == "custom" and run.has_model
+    assert run.meta.spec["layers"] == LENET["layers"] and run.meta.spec["epochs"] == 1
+    assert run.meta.params.train_limit == 1000 and run.meta.epochs_completed == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such spec file"),
+        ("{", "Not valid JSON: Expecting property name enclosed in double quotes"),
+        ('{"layers": [{"type": "Lambda"}]}', "Layer 1 ('Lambda'): unknown layer type"),
+        ('{"layers": [], "epochs": 0}', "epochs must be between 1 and 200"),
+    ],
+)
+def test_a_bad_spec_file_is_one_line_and_exit_2_before_tensorflow(tmp_path, content, message):
+    path = tmp_path / "net.json"
+    if content is not None:
+        path.write_text(content)
+    script = (
+        "import sys; from mnist_core import cli; code = cli.main(sys.argv[1:]); "
+        "print('tensorflow' in sys.modules); sys.exit(code)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "train", "--spec", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == cli.EXIT_BAD_INPUT and done.stdout == "False\n"
+    assert done.stderr.count("\n") == 1 and message in done.stderr
+    assert done.stderr.startswith(f"error: {path}: ")
+
+
+def test_preset_and_spec_together_are_refused(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--preset", "fast-cnn", "--spec", "x.json")
+    assert code == cli.EXIT_BAD_INPUT and err == "error: give --preset or --spec, not both\n"
