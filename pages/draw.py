@@ -13,7 +13,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from mnist_core.errors import StudioError
 from mnist_core.preprocess import NO_DIGIT_MESSAGE
-from pages import explorer, figures, shared
+from pages import draw_number, explorer, figures, shared
 
 CANVAS_SIZE = 280  # px: ten canvas pixels per MNIST pixel
 SEEN_SCALE = 8  # the 28x28 model input shown at 224x224, pixel for pixel
@@ -117,6 +117,25 @@ def show_prediction(image, run, others: list, where: str) -> None:
         )
 
 
+def show_upload(picture) -> None:
+    """The uploaded picture with the digit the model is given boxed (the box `find_digit`
+    found), or as it is when it holds no digit."""
+    from mnist_core.preprocess import find_digit
+
+    try:
+        found = find_digit(picture)
+    except StudioError:  # the prediction beside it says what is wrong, in one line
+        found = None
+    if found is None:
+        st.image(shared.upload_preview(picture), caption="Your picture", width=CANVAS_SIZE)
+    else:
+        st.image(
+            draw_number.boxed(picture, [found.box], width=CANVAS_SIZE),
+            caption="Your picture: the digit read is boxed",
+            width=CANVAS_SIZE,
+        )
+
+
 st.title("Draw a digit")
 pick, compare = st.columns(2)
 with pick:
@@ -135,34 +154,62 @@ with compare:
     )
 others = [others_by_id[run_id] for run_id in chosen]
 
+MODES = {"digit": "One digit", "number": "A whole number"}
+mode = st.segmented_control(
+    "Read",
+    list(MODES),
+    default="digit",
+    format_func=MODES.get,
+    key="draw_mode",
+    help="One digit: a square canvas and the model's full answer. A whole number: a wide "
+    "canvas; each digit is found, boxed and read left to right.",
+)
+number_mode = mode == "number"  # None (the choice clicked off) reads one digit
+
 draw_tab, upload_tab = st.tabs([":material/draw: Draw", ":material/image: Upload a picture"])
 with draw_tab:
-    canvas_side, result_side = st.columns([1, 2], gap="large")
-    with canvas_side:
-        stroke = st.slider("Pen width", 5, 40, 18, key="draw_stroke")
-        drawing = read_canvas(stroke)
-        st.button("Clear", icon=":material/ink_eraser:", on_click=_clear)
-    with result_side:
+    if number_mode:
+        pen, clear = st.columns([3, 1], vertical_alignment="bottom")
+        stroke = pen.slider("Pen width", 5, 40, 14, key="number_stroke")
+        clear.button("Clear", icon=":material/ink_eraser:", on_click=_clear, key="number_clear")
+        drawing = draw_number.read_wide_canvas(stroke)
         if drawing is None:
-            st.info(HINT)
+            st.info(draw_number.NUMBER_HINT)
         else:
-            show_prediction(drawing, run, others, "draw")
+            draw_number.show_number(drawing, run, "draw")
+    else:
+        canvas_side, result_side = st.columns([1, 2], gap="large")
+        with canvas_side:
+            stroke = st.slider("Pen width", 5, 40, 18, key="draw_stroke")
+            drawing = read_canvas(stroke)
+            st.button("Clear", icon=":material/ink_eraser:", on_click=_clear)
+        with result_side:
+            if drawing is None:
+                st.info(HINT)
+            else:
+                show_prediction(drawing, run, others, "draw")
 
 with upload_tab:
     upload_side, result_side = st.columns([1, 2], gap="large")
     with upload_side:
         upload = st.file_uploader(
-            "A picture of one digit",
+            "A picture of a number" if number_mode else "A picture of one digit",
             type=shared.UPLOAD_TYPES,
             key="draw_upload",
             max_upload_size=shared.DEMO_MAX_UPLOAD_MB if shared.demo_mode() else None,
             help="A photo or scan works: dark ink on light paper or light on dark.",
         )
         picture = shared.read_upload(upload)
-        if picture is not None:
-            st.image(shared.upload_preview(picture), caption="Your picture", width=CANVAS_SIZE)
+        if picture is not None and not number_mode:
+            show_upload(picture)
     with result_side:
         if picture is None:
-            st.info("Upload a picture of a handwritten digit to see what the model reads.")
+            st.info(
+                "Upload a picture of a handwritten "
+                + ("number" if number_mode else "digit")
+                + " to see what the model reads."
+            )
+        elif number_mode:
+            draw_number.show_number(picture, run, "upload")
         else:
             show_prediction(picture, run, others, "upload")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from tests.e2e.streamlit_page import (
+    Locator,
     Page,
     expect,
     metric,
@@ -105,3 +108,53 @@ def test_an_uploaded_mnist_digit_is_read(draw_page: Page, mnist, tmp_path):
     expect(metric_value(panel, "Prediction")).to_have_text(str(int(mnist.y_test[UPLOAD_INDEX])))
     wait_idle(draw_page)
     assert np.asarray(picture).mean() > 128  # the upload really was dark on light
+
+
+# Strokes on the wide number canvas (600 x 200 px): 1, 7, 4, each about 140 px tall.
+NUMBER = [
+    [[(70, 30), (73, 170)]],
+    [[(150, 35), (250, 35), (180, 170)]],
+    [[(340, 30), (300, 120), (390, 120)], [(370, 70), (372, 175)]],
+]
+
+
+def test_a_number_written_on_the_wide_canvas_is_boxed_and_read(draw_page: Page):
+    draw_page.get_by_text("A whole number", exact=True).click()
+    panel = draw_tab(draw_page)
+    wide = panel.locator("canvas.upper-canvas")
+    expect(wide).to_have_attribute("width", "600")
+    expect(panel.get_by_text("Write a number")).to_be_visible()
+    for digit in NUMBER:
+        for points in digit:
+            stroke(draw_page, wide, points)
+            wait_idle(draw_page)
+    expect(metric_value(panel, "The number")).to_have_text("174")
+    wait_idle(draw_page)
+    expect(metric_value(panel, "The number")).to_have_text("174")  # and no later rerun changed it
+    expect(panel.get_by_text("Each digit found, boxed")).to_be_visible()
+    wait_idle(draw_page)
+    screenshot(draw_page, "draw-number", top=draw_page.locator("h1"))
+
+
+def _red_pixels(image: Locator) -> int:
+    picture = Image.open(io.BytesIO(image.screenshot())).convert("RGB")
+    pixels = np.asarray(picture).astype(int)
+    return int(np.sum((pixels[..., 0] > 200) & (pixels[..., 1] < 110) & (pixels[..., 2] < 110)))
+
+
+def test_an_uploaded_photo_shows_the_digit_it_read_boxed(draw_page: Page, mnist, tmp_path):
+    digit = mnist.x_test[UPLOAD_INDEX]
+    paper = Image.new("L", (480, 360), 235)
+    paper.paste(Image.fromarray(255 - digit).resize((100, 100), Image.BILINEAR), (320, 40))
+    path = tmp_path / "photo.jpg"
+    paper.convert("RGB").save(path, quality=85)
+
+    draw_page.get_by_role("tab", name="Upload a picture").click()
+    panel = upload_tab(draw_page)
+    panel.locator('input[type="file"]').set_input_files(path)
+    expect(metric_value(panel, "Prediction")).to_have_text(str(int(mnist.y_test[UPLOAD_INDEX])))
+    shown = panel.locator('[data-testid="stImage"]').filter(has_text="the digit read is boxed")
+    expect(shown).to_be_visible()
+    wait_idle(draw_page)
+    assert _red_pixels(shown.locator("img")) > 200  # the box is drawn, in red
+    screenshot(draw_page, "draw-upload-box", top=draw_page.locator("h1"))
