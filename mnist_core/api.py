@@ -90,7 +90,7 @@ class ModelCache:
             with self._lock:
                 if key in self._loaded:
                     return self._loaded[key]
-            from . import digit_check, inference  # TensorFlow: imported by the first load only
+            from . import digit_check, inference  # LiteRT, not TensorFlow (inference.py)
 
             predictor = inference.Predictor.from_path(key[0])  # with its run's temperature
             digit_check.detector()  # loaded here too, not in the first reading's time

@@ -215,10 +215,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import load_mnist
     from .evaluation import score
-    from .inference import Predictor, load_model
+    from .inference import Predictor
 
     model_path = runs.resolve_model_path(args.model)
-    predictor = Predictor(load_model(model_path))
+    predictor = Predictor.from_path(model_path)  # the run's model.tflite: no TensorFlow
     data = load_mnist(log=_log if not args.json else None)
     start = time.perf_counter()
     result = score(predictor, data.x_test, data.y_test)
@@ -363,9 +363,10 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from .explain import DEFAULT_METHOD, IG_STEPS, METHOD_NAMES, Explainer, check_steps
+    from .inference import load_model
 
     predictor = _predictor(args)
-    explainer = Explainer(predictor.model)
+    explainer = Explainer(load_model(runs.resolve_model_path(args.model)))  # gradients: Keras
     method = explainer.check_method(args.method or DEFAULT_METHOD)
     steps = check_steps(IG_STEPS if args.steps is None else args.steps)
     failed: list[str] = []

@@ -1,18 +1,22 @@
-"""Load a trained model safely and predict with it fast.
+"""Predict with a trained model, fast and without TensorFlow: its model.tflite on LiteRT.
 
 Why not `model.predict`: it builds a data pipeline and a fresh step function around every
-call, which for one image costs tens of times more than the forward pass itself. `Predictor`
-converts the model once to TensorFlow Lite (XNNPACK kernels) and keeps TensorFlow graphs
-traced once as the fallback (measured side by side in benchmarks/run.py; figures in
-benchmarks/results/ and the README).
+call, which for one image costs tens of times more than the forward pass itself. Why not
+TensorFlow at all: importing it takes about 2.5 s and hundreds of MB, only to run a
+0.1 ms model. A run's model.keras has a model.tflite beside it (written when training ends;
+made once here for a run without one), which `Predictor` runs on LiteRT (`ai-edge-litert`,
+TensorFlow Lite's runtime on its own, XNNPACK kernels): predicting, evaluating, the API
+and the app's Draw and Evaluate pages import no TensorFlow (tests/test_inference.py checks
+it in a fresh process; speed and memory in benchmarks/results/ and the README).
 
-    load_model(path)                  -> keras.Model, checked: (None, 28, 28, 1) in, (None, 10) out
-    Predictor(model).predict_batch(x) -> float32 (N, 10) probabilities
-    Predictor(model).predict_one(x28) -> float32 (10,) probabilities
+    Predictor.from_path(model_path)   -> the run's model.tflite on LiteRT, with its temperature
+    Predictor(flatbuffer)             -> a TFLite flatbuffer (bytes) on LiteRT
+    Predictor(keras_model, engine)    -> a Keras model, converted in memory (imports TensorFlow)
+    predictor.predict_batch(x)        -> float32 (N, 10) probabilities
+    predictor.predict_one(x28)        -> float32 (10,) probabilities
     predict_image(predictor, image)   -> Prediction (preprocessing included): the digit, its
                                          calibrated confidence, and whether it is a digit at all
-
-Importing this module imports TensorFlow (seconds), so only code that predicts imports it.
+    load_model(path)                  -> keras.Model, checked (keras_model.py: imports TensorFlow)
 """
 
 from __future__ import annotations
@@ -20,125 +24,57 @@ from __future__ import annotations
 import logging
 import math
 import os
-import threading
-import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from . import digit_check, preprocess, runs
+from . import atomic, digit_check, paths, preprocess, runs
 from .data import NUM_CLASSES
 from .errors import InputError, ModelError
+from .litert import ACCEPTED_INPUTS, BATCH_SIZE, IMAGE_SHAPE, LiteBackend  # noqa: F401
+from .litert import input_form as _input_form  # noqa: F401  (explain.py imports it from here)
+from .litert import shorten as _shorten
 
-IMAGE_SHAPE = (28, 28, 1)
-# Input shapes a model may declare (without the batch axis); the predictor reshapes the
-# (N, 28, 28, 1) images to whichever one it has. `None` in the model's shape matches anything.
-ACCEPTED_INPUTS = ((28, 28, 1), (28, 28), (784,))
-KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")  # what keras.saving.load_model can read
+if TYPE_CHECKING:  # keras is imported only where a Keras model is given
+    import keras
+
+ENGINES = ("auto", "tflite", "tensorflow")
 
 _log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- loading
-
-
 def load_model(path: str | os.PathLike) -> keras.Model:
-    """Load a model saved by Keras, in safe mode, and check it classifies 28x28 digits.
+    """`keras_model.load_model`: a Keras model file loaded in safe mode and checked (this
+    imports TensorFlow; prediction does not need it, see `Predictor.from_path`)."""
+    from .keras_model import load_model as load
 
-    Raises `ModelError` (one line) when the file is missing, not a Keras model, refused by
-    safe mode (a `Lambda` layer holds Python code that loading would run), or its input
-    is not a 28x28 image (see ACCEPTED_INPUTS) or its output is not 10 classes.
-    """
-    path = Path(path)
-    name = path.name
-    if not path.is_file():
-        raise ModelError(f"Model file not found: {path}")
-    if path.suffix.lower() not in KERAS_SUFFIXES:
-        raise ModelError(f"Model file {name!r} is not a Keras model file (.keras or .h5).")
-    # Keras reports a non-zip .keras file as "File not found", which would mislead.
-    if path.suffix.lower() == ".keras" and not zipfile.is_zipfile(path):
-        raise ModelError(f"Model file {name!r} is not a Keras model file (damaged or not a zip).")
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # Keras raises ValueError, KeyError, OSError, TypeError...
-        text = " ".join(str(exc).split())
-        if "Lambda" in text or "safe_mode" in text:
-            raise ModelError(
-                f"Model file {name!r} is refused for safety: it contains a Lambda "
-                "layer, whose Python code would run on loading."
-            ) from exc
-        raise ModelError(f"Model file {name!r} cannot be loaded: {_shorten(text)}") from exc
-    _check_shapes(model, name)
-    return model
-
-
-def _check_shapes(model: keras.Model, name: str) -> None:
-    try:
-        inputs, outputs = model.inputs, model.outputs
-        in_shape = tuple(inputs[0].shape)[1:]
-        out_shape = tuple(outputs[0].shape)[1:]
-    except (AttributeError, TypeError, IndexError, ValueError) as exc:
-        raise ModelError(f"Model {name!r} has no defined input and output shape.") from exc
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ModelError(
-            f"Model {name!r} must have one input and one output, "
-            f"has {len(inputs)} and {len(outputs)}."
-        )
-    if _input_form(in_shape) is None:
-        raise ModelError(
-            f"Model {name!r} takes input {_shape(in_shape)}, "
-            "but a 28x28 digit model needs (None, 28, 28, 1)."
-        )
-    if out_shape != (NUM_CLASSES,):
-        raise ModelError(
-            f"Model {name!r} outputs {_shape(out_shape)}, "
-            f"but a digit classifier needs (None, {NUM_CLASSES})."
-        )
-
-
-def _input_form(in_shape: tuple) -> tuple[int, ...] | None:
-    """The accepted form that the model's input shape (batch axis excluded) matches."""
-    for form in ACCEPTED_INPUTS:
-        if len(form) == len(in_shape) and all(d is None or d == f for d, f in zip(in_shape, form)):
-            return form
-    return None
-
-
-def _shape(shape: tuple) -> str:
-    return str((None, *shape))
-
-
-def _shorten(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return load(path)
 
 
 # --------------------------------------------------------------------------- predicting
-
-ENGINES = ("auto", "tflite", "tensorflow")
-BATCH_SIZE = 256  # images per TFLite call in predict_batch: ~20 MB of activations for best-cnn
 
 
 class Predictor:
     """Fast, thread-safe probabilities from a digit model.
 
     Two engines run the same forward pass:
-      "tflite"      the model converted in memory to TensorFlow Lite and run by its XNNPACK
-                    CPU kernels: several times faster than TensorFlow's graphs for one image
-                    and for a batch (benchmarks/run.py); the conversion is paid once per model.
-      "tensorflow"  two concrete TensorFlow functions, (1, 28, 28, 1) and (None, 28, 28, 1),
-                    traced once: the fallback, e.g. for a layer TFLite cannot convert, or a
-                    TensorFlow without `tf.lite` (upstream deprecated `tf.lite.Interpreter`
-                    for the separate LiteRT package; the pinned 2.21 still ships it).
-    "auto" (the default) tries TFLite and falls back to TensorFlow, saying why in
-    `fallback_reason`: when the conversion fails, or when the converted model's outputs on
-    a few fixed inputs differ from the model's own. Both engines agree to 1e-5
-    (tests/test_inference.py). Loading a model writes no file (see `_to_tflite`).
+      "tflite"      a TFLite flatbuffer run by LiteRT's XNNPACK CPU kernels: a run's
+                    model.tflite, or a Keras model converted in memory; several times
+                    faster than TensorFlow's graphs for one image and for a batch.
+      "tensorflow"  two concrete TensorFlow functions traced once (`keras_model.GraphBackend`):
+                    the fallback for a Keras model that LiteRT cannot run.
+    "auto" (the default) tries LiteRT and, for a Keras model, falls back to TensorFlow,
+    saying why in `fallback_reason`: when the conversion fails, or when the converted
+    model's outputs on a few fixed inputs differ from the model's own. Both engines agree to
+    1e-5 (tests/test_inference.py). A flatbuffer needs no check: the one a run keeps was
+    checked so when it was made (`keras_model.save_tflite`, `from_path`).
 
-    Sessions may share one Predictor: a TFLite interpreter serves one call at a time, so
+    `model` is the Keras model given (None for a flatbuffer); `flatbuffer` the bytes LiteRT
+    runs (None on the TensorFlow engine).
+
+    Sessions may share one Predictor: a LiteRT interpreter serves one call at a time, so
     each has a lock (one for single images, one for batches); concrete TensorFlow
     functions need none. Each engine is warmed up here, not in the first user's click.
 
@@ -152,41 +88,77 @@ class Predictor:
     `predict_batch` and `predict_one` give the model's own, as TF Serving would.
     """
 
-    def __init__(self, model: keras.Model, engine: str = "auto", temperature: float = 1.0):
+    def __init__(self, model: keras.Model | bytes, engine: str = "auto", temperature: float = 1.0):
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         if not (isinstance(temperature, (int, float)) and 0 < temperature < math.inf):
             raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-        _check_shapes(model, model.name)  # a model built in memory skips load_model's check
-        self.model = model
         self.temperature = float(temperature)
-        self._model_shape = (-1, *_input_form(tuple(model.inputs[0].shape)[1:]))
-        probes = _probes().reshape(self._model_shape)
-        raw = np.asarray(model(probes, training=False), dtype=np.float32)
-        self.output_kind = _output_kind(raw)
         self.fallback_reason: str | None = None
-        backend = None
+        self.flatbuffer: bytes | None = None
+        self.model = None
+        if isinstance(model, (bytes, bytearray, memoryview)):
+            if engine == "tensorflow":
+                raise ValueError("the TensorFlow engine needs a Keras model, not a flatbuffer")
+            self.flatbuffer = bytes(model)
+            self._backend = LiteBackend(self.flatbuffer)
+        else:
+            self._backend = self._keras_backend(model, engine)
+        self.engine = self._backend.name
+        self.output_kind = _output_kind(self._backend.batch(_probes()))
+
+    def _keras_backend(self, model: keras.Model, engine: str):
+        from . import keras_model  # TensorFlow
+
+        keras_model.check_shapes(model, model.name)  # a model built in memory skips load_model's
+        self.model = model
+        shape = keras_model.model_shape(model)
         if engine in ("auto", "tflite"):
             try:
-                backend = _LiteBackend(model, self._model_shape, probes, raw)
+                flatbuffer = keras_model.to_tflite(model)
+                backend = LiteBackend(flatbuffer)
+                _check_same(backend, model, shape)
+                self.flatbuffer = flatbuffer
+                return backend
             except Exception as exc:  # converter and interpreter raise anything
                 reason = _shorten(" ".join(str(exc).split()))
                 if engine == "tflite":
                     raise ModelError(
-                        f"Model {model.name!r} cannot run on TensorFlow Lite: {reason}"
+                        f"Model {model.name!r} cannot run on LiteRT: {reason}"
                     ) from exc
                 self.fallback_reason = f"{type(exc).__name__}: {reason}"
                 _log.warning(
-                    "Model %r runs on TensorFlow, not TFLite: %s", model.name, self.fallback_reason
+                    "Model %r runs on TensorFlow, not LiteRT: %s", model.name, self.fallback_reason
                 )
-        self._backend = backend or _GraphBackend(model, self._model_shape)
-        self.engine = self._backend.name
+        return keras_model.GraphBackend(model, shape)
 
     @classmethod
     def from_path(cls, path: str | os.PathLike, engine: str = "auto") -> Predictor:
-        """`Predictor(load_model(path), engine)` with the temperature its run recorded
-        (`runs.temperature_of`); raises ModelError like `load_model`."""
-        return cls(load_model(path), engine, runs.temperature_of(Path(path)))
+        """The predictor of a model file, with the temperature its run recorded
+        (`runs.temperature_of`); raises ModelError like `load_model`.
+
+        A run's model.keras runs as the model.tflite beside it, without TensorFlow. Where
+        that is missing, damaged or older than model.keras (a run killed before training
+        ended, a run from before model.tflite existed), the model is loaded with Keras and
+        converted once, and the flatbuffer kept as model.tflite (atomically; not in demo
+        mode, which writes nothing; a read-only folder is only logged). Any other .keras
+        file is converted in memory each time, and engine "tensorflow" always loads Keras.
+        """
+        path = Path(path)
+        temperature = runs.temperature_of(path)
+        lite = runs.tflite_of(path)
+        if engine != "tensorflow" and lite is not None and _fresh(lite, path):
+            try:
+                return cls(lite.read_bytes(), engine, temperature)
+            except (ModelError, OSError) as exc:
+                _log.warning("%s is unusable (%s); making it again", lite, exc)
+        predictor = cls(load_model(path), engine, temperature)
+        if lite is not None and predictor.flatbuffer is not None and not paths.demo_mode():
+            try:
+                atomic.write_bytes(lite, predictor.flatbuffer)
+            except OSError as exc:
+                _log.warning("Could not keep %s: %s", lite, exc.strerror or exc)
+        return predictor
 
     def predict_batch(self, x: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Probabilities float32 (N, 10) for images float32 (N, 28, 28, 1) or (N, 28, 28) in [0, 1].
@@ -211,6 +183,31 @@ class Predictor:
         if x.shape not in ((28, 28), IMAGE_SHAPE, (1, *IMAGE_SHAPE)):
             raise InputError(f"Expected one image of shape (28, 28), got {x.shape}.")
         return _as_probabilities(self._backend.one(x.reshape(1, *IMAGE_SHAPE)), self.output_kind)[0]
+
+
+def _fresh(lite: Path, model_path: Path) -> bool:
+    """Whether `lite` is a plain file written no earlier than the model file it stands for."""
+    try:
+        return (
+            lite.is_file()
+            and not lite.is_symlink()
+            and lite.stat().st_mtime_ns >= model_path.stat().st_mtime_ns
+        )
+    except OSError:
+        return False
+
+
+def _check_same(backend: LiteBackend, model: keras.Model, shape: tuple) -> None:
+    """ValueError unless the converted model gives the Keras model's outputs on the probes."""
+    probes = _probes()
+    expected = np.asarray(model(probes.reshape(shape), training=False), dtype=np.float32)
+    for got in (backend.batch(probes), backend.one(probes[:1])):
+        if not np.allclose(got, expected[: len(got)], rtol=1e-3, atol=1e-4):  # NaN fails
+            difference = float(np.max(np.abs(got - expected[: len(got)])))
+            raise ValueError(
+                f"the converted model's outputs differ from the model's by up to "
+                f"{difference:.3g} on test inputs"
+            )
 
 
 def _probes() -> np.ndarray:
@@ -251,114 +248,6 @@ def _as_probabilities(y: np.ndarray, kind: str) -> np.ndarray:
         # All scores zero says nothing: read it as "every digit equally likely".
         return np.where(total > 0.0, y / np.maximum(total, 1e-30), np.float32(1.0 / NUM_CLASSES))
     return y
-
-
-class _GraphBackend:
-    """The forward pass as concrete TensorFlow functions, traced once; thread-safe."""
-
-    name = "TensorFlow"
-
-    def __init__(self, model: keras.Model, model_shape: tuple):
-        def forward(x):
-            return tf.cast(model(tf.reshape(x, model_shape), training=False), tf.float32)
-
-        forward = tf.function(forward, autograph=False)
-        self._one = forward.get_concrete_function(tf.TensorSpec((1, *IMAGE_SHAPE), tf.float32))
-        self._batch = forward.get_concrete_function(tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32))
-        self.one(np.zeros((1, *IMAGE_SHAPE), np.float32))
-        self.batch(np.zeros((2, *IMAGE_SHAPE), np.float32))
-
-    def one(self, x: np.ndarray) -> np.ndarray:
-        return self._one(tf.constant(x)).numpy()
-
-    def batch(self, x: np.ndarray) -> np.ndarray:
-        return self._batch(tf.constant(x)).numpy()
-
-
-class _LiteBackend:
-    """The model converted to TensorFlow Lite; one interpreter for single images (one
-    thread: more only adds hand-offs at this size) and one for batches (every core)."""
-
-    name = "TensorFlow Lite"
-
-    def __init__(self, model: keras.Model, model_shape: tuple, probes: np.ndarray, expected):
-        """`expected`: the model's own outputs on `probes`, which the conversion must give."""
-        flatbuffer = _to_tflite(model)
-        self._model_shape = model_shape
-        self._single = _Interpreter(flatbuffer, threads=1)
-        self._many = _Interpreter(flatbuffer, threads=os.cpu_count() or 1)
-        for got in (self._many.run(probes), self._single.run(probes[:1])):
-            if not np.allclose(got, expected[: len(got)], rtol=1e-3, atol=1e-4):  # NaN fails
-                difference = float(np.max(np.abs(got - expected[: len(got)])))
-                raise ValueError(
-                    f"the converted model's outputs differ from the model's by up to "
-                    f"{difference:.3g} on test inputs"
-                )
-        self.one(np.zeros((1, *IMAGE_SHAPE), np.float32))
-        self.batch(np.zeros((BATCH_SIZE, *IMAGE_SHAPE), np.float32))
-
-    def one(self, x: np.ndarray) -> np.ndarray:
-        return self._single.run(x.reshape(self._model_shape))
-
-    def batch(self, x: np.ndarray) -> np.ndarray:
-        return self._many.run(x.reshape(self._model_shape))
-
-
-class _Interpreter:
-    """A TFLite interpreter behind a lock, its input resized to each call's batch size."""
-
-    def __init__(self, flatbuffer: bytes, threads: int):
-        with warnings.catch_warnings():  # the deprecation notice, once per interpreter
-            warnings.simplefilter("ignore")
-            self._interpreter = tf.lite.Interpreter(model_content=flatbuffer, num_threads=threads)
-        self._input = self._interpreter.get_input_details()[0]
-        self._output = self._interpreter.get_output_details()[0]["index"]
-        self._shape: tuple | None = None
-        self._lock = threading.Lock()
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        if len(x) == 0:
-            return np.empty((0, NUM_CLASSES), np.float32)
-        with self._lock:
-            if x.shape != self._shape:
-                self._interpreter.resize_tensor_input(self._input["index"], x.shape)
-                self._interpreter.allocate_tensors()
-                self._shape = x.shape
-            self._interpreter.set_tensor(
-                self._input["index"], np.ascontiguousarray(x, self._input["dtype"])
-            )
-            self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output).astype(np.float32, copy=False)
-
-
-def _to_tflite(model: keras.Model) -> bytes:
-    """The model as a TFLite flatbuffer, float32 as trained (no quantisation), made in
-    memory: nothing is written to disk, not even to the temporary folder.
-
-    The forward pass is traced once, without AutoGraph, and frozen (its variables become
-    constants) by the converter. The other routes all write files:
-      * `model.export` + `from_saved_model` (Keras' own LiteRT export too) and
-        `from_keras_model` go through a SavedModel of the whole model in a temporary folder
-        (3 MB for the shipped model, removed), and tracing its signatures runs AutoGraph,
-        which writes the Python source it generates to two `__autograph_generated_file*.py`
-        in the temporary folder, removed only at a clean interpreter exit (never after a
-        server's SIGTERM or a `kill -9`);
-      * `from_concrete_functions` with the model as `trackable_obj`, or with
-        `experimental_lower_to_saved_model` left on, saves a SavedModel as well, and that
-        one gave NaN outputs with a Keras 3 model (the NaN noted here before).
-    Same flatbuffer operations, predictions bit for bit the same as through the SavedModel
-    on the 10,000 test images, and the conversion faster (docs/hardening.md). TensorFlow
-    calls this frozen-graph path deprecated; should it go, the conversion fails and the
-    Predictor falls back to the TensorFlow engine, saying why.
-    """
-    spec = model.inputs[0]
-    forward = tf.function(lambda x: model(x, training=False), autograph=False)
-    concrete = forward.get_concrete_function(tf.TensorSpec((None, *spec.shape[1:]), spec.dtype))
-    # The constructor, not `from_concrete_functions`, which only adds a log line asking for
-    # the `trackable_obj` (needed where nothing else holds the variables: `model` does here).
-    converter = tf.lite.TFLiteConverter([concrete])
-    converter.experimental_lower_to_saved_model = False  # else an empty temporary folder
-    return converter.convert()
 
 
 # --------------------------------------------------------------------------- one picture

@@ -41,6 +41,7 @@ import io
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from typing import TextIO
 
@@ -130,6 +131,39 @@ def native_output_hidden() -> Iterator[None]:
                     _flush(sys.stderr)
                     with open(os.dup(2), "wb") as stderr:
                         stderr.write(text)
+
+
+_filtering = threading.Lock()
+
+
+@contextlib.contextmanager
+def native_lines_dropped(*starts: bytes) -> Iterator[None]:
+    """While the block runs, hold back what reaches descriptor 2; at its end write it out
+    less the lines that begin with one of `starts` (LiteRT's "INFO: Created TensorFlow Lite
+    XNNPACK delegate for CPU.", written once per process by its first interpreter).
+
+    Unlike `native_output_hidden`, this one is for servers too: nothing else is lost (what
+    other threads write meanwhile comes out at the end of the block, in order) and Python's
+    streams are left alone; keep the block short (the creation of an interpreter, ms).
+    MNIST_STUDIO_NATIVE_LOGS=1 lets everything through; without descriptor 2 it does nothing.
+    """
+    if os.environ.get(NATIVE_LOGS_ENV, "").strip() not in ("", "0") or not _is_open(2):
+        yield
+        return
+    with _filtering, tempfile.TemporaryFile() as held:
+        _flush(sys.stderr)
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            _flush(sys.stderr)
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [line for line in held.read().splitlines(True) if not line.startswith(starts)]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 @contextlib.contextmanager

@@ -4,6 +4,9 @@
     history.csv   one row per finished epoch (columns in `HISTORY_COLUMNS`)
     progress.json the latest batch-level progress, rewritten while training runs
     model.keras   the best weights so far; written only when complete (atomic rename)
+    model.tflite  model.keras for LiteRT, written after it when training ends (`keras_model.
+                  save_tflite`), or made once by the first prediction where it is missing or
+                  older than model.keras (`inference.Predictor.from_path`)
     weights.npz   the first layer's weights as pictures, before training and after each epoch
                   (`WeightSnapshots`; written by callbacks/weight_snapshots.py)
     STOP          present when someone asked the run to stop after the current batch
@@ -371,6 +374,16 @@ def model_file(run: Run) -> Path:
     if not run.has_model:
         raise ModelError(f"Run {run.id!r} has no model.keras (status: {run.status})")
     return run.model_path
+
+
+TFLITE_FILE = "model.tflite"
+
+
+def tflite_of(model_path: Path) -> Path | None:
+    """Where a model file's LiteRT copy lives: model.tflite beside a run's model.keras; None
+    for any other file (a .keras passed by path is converted in memory, nothing written)."""
+    model_path = Path(model_path)
+    return model_path.with_name(TFLITE_FILE) if model_path.name == "model.keras" else None
 
 
 def temperature_of(model_path: Path) -> float:

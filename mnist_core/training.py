@@ -34,6 +34,7 @@ from .config import BOUNDS, TrainConfig, prepare_run, spec_of  # noqa: F401  (th
 from .data import Mnist, load_mnist, normalise, split_train_val
 from .errors import InputError, StudioError
 from .evaluation import score
+from .keras_model import save_tflite
 from .recipe import make_optimizer  # noqa: F401  (part of this module's API)
 from .specs import build_model
 
@@ -253,6 +254,7 @@ def train_run(
         )
         train_seconds = time.monotonic() - start
         save(model, run.model_path)  # the best weights, restored by the checkpoint
+        save_tflite(model, run.model_path)  # after it: model.tflite, what prediction runs
         from .inference import Predictor
 
         predictor = Predictor(model, engine="tensorflow")

@@ -74,8 +74,8 @@ def freeze_imports() -> None:
     `runner.postScriptGC`, and `keras.backend.clear_session()`, which calls `gc.collect()`).
     With TensorFlow imported that is about 400,000 objects, 220 ms a collection on 2 cores,
     holding the Python lock: every rerun of every page (each stroke on Draw) waited about
-    half a second for it. Frozen once after the imports: 2 to 4 ms. Models are loaded after
-    the freeze, so a model dropped from the cache is still collected.
+    half a second for it. Frozen once after the imports: 2 to 4 ms. Only the Inside page
+    (gradients) imports TensorFlow: Draw and Evaluate predict on LiteRT without it.
     """
     if _FROZEN:
         return
@@ -93,22 +93,23 @@ def predictor(model_path: Path):
     if api.MODELS.holds(model_path):
         return api.MODELS.get(model_path)
     with st.spinner("Loading the model…"):
-        freeze_imports()
         return api.MODELS.get(model_path)
 
 
 @st.cache_resource(show_spinner="Getting ready to look inside the model…", max_entries=8)
 def _explainer(model_path: str, mtime: float):
     from mnist_core.explain import Explainer
+    from mnist_core.inference import load_model
 
-    return Explainer(_predictor(model_path, mtime).model)
+    return Explainer(load_model(model_path))  # gradients need the Keras model (TensorFlow)
 
 
 def explainer(model_path: Path):
-    """The Explainer of a model file, built once per server process and file version around
-    the model `predictor` loaded (the model is loaded once, and shared)."""
+    """The Explainer of a model file, built once per server process and file version."""
     mtime = model_path.stat().st_mtime
-    predictor(model_path)  # the model load, with its own spinner
+    if not _FROZEN:
+        with st.spinner("Getting ready to look inside the model…"):
+            freeze_imports()
     return _explainer(str(model_path), mtime)
 
 
@@ -117,7 +118,6 @@ def _evaluation(model_path: str, mtime: float):
     from mnist_core.evaluation import score
 
     data = mnist()
-    freeze_imports()
     return score(_predictor(model_path, mtime), data.x_test, data.y_test)
 
 
@@ -276,14 +276,13 @@ def warm_up() -> None:
 
 
 def warm_up_default_model() -> None:
-    """Import TensorFlow, load the shipped model and score it on the test set, so that the
-    first Draw or Evaluate visit does not wait for them (seconds of CPU)."""
+    """Load the shipped model (LiteRT) and score it on the test set, so that the first Draw
+    or Evaluate visit does not wait for them; TensorFlow is left for the Inside page."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only (Linux)
     except (AttributeError, OSError):
         pass
     try:
-        freeze_imports()
         run = runs.get_run(runs.DEFAULT_RUN_ID)
         if run is not None and run.has_model:
             with _outside_a_session():

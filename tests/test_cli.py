@@ -462,6 +462,34 @@ def test_bad_training_arguments_are_refused_before_tensorflow_is_loaded(args):
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
 
 
+def test_predict_read_and_evaluate_run_without_tensorflow_and_say_nothing_else(
+    shipped_models_dir, mnist, tmp_path
+):
+    """Each in a fresh process on the shipped run (its model.tflite on LiteRT): the answer on
+    stdout, not a line on stderr (no TensorFlow or LiteRT notices), TensorFlow never imported."""
+    picture = _digit_png(tmp_path / "one.png", mnist.x_test[2], 300, (10, 10))
+    script = (
+        "import sys; from mnist_core import cli; code = cli.main(sys.argv[1:]); "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules, file=sys.__stdout__); "
+        "sys.exit(code)"
+    )
+    env = {**os.environ, "MNIST_MODELS_DIR": str(shipped_models_dir)}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    for args in (["predict", str(picture)], ["read", str(picture)], ["evaluate", "--json"]):
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == "", args
+        assert done.stdout.endswith("False False\n"), args
+    assert json.loads(done.stdout.splitlines()[0])["accuracy"] > 0.99
+
+
 def test_predict_says_plainly_when_a_picture_is_not_a_digit(capsys, models_env, mnist, tmp_path):
     line = tmp_path / "line.png"
     picture = Image.new("L", (280, 280), 0)

@@ -1,11 +1,12 @@
-"""inference: tiny untrained models built here, checked against Keras' own model.predict."""
+"""inference: tiny untrained models built here, checked against Keras' own model.predict; the
+shipped model's model.tflite against its model.keras; runs without model.tflite; no TensorFlow."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
-import zipfile
 from pathlib import Path
 
 import keras
@@ -13,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_core import inference, preprocess
+from mnist_core import keras_model, preprocess
+from mnist_core.data import normalise
 from mnist_core.errors import InputError, ModelError
 from mnist_core.inference import Prediction, Predictor, load_model, predict_image
 
@@ -146,9 +148,9 @@ def test_predictor_from_path(cnn_path, images, predictor):
 # --------------------------------------------------------------------------- engines
 
 
-def test_the_default_engine_is_tflite_and_agrees_with_tensorflow(cnn_path, predictor, images):
+def test_the_default_engine_is_litert_and_agrees_with_tensorflow(cnn_path, predictor, images):
     graph = Predictor.from_path(cnn_path, engine="tensorflow")
-    assert (predictor.engine, graph.engine) == ("TensorFlow Lite", "TensorFlow")
+    assert (predictor.engine, graph.engine) == ("LiteRT", "TensorFlow")
     assert predictor.fallback_reason is None
     expected = predictor.model.predict(images, verbose=0)
     np.testing.assert_allclose(graph.predict_batch(images, batch_size=16), expected, atol=1e-5)
@@ -162,14 +164,14 @@ def test_a_model_tflite_cannot_take_falls_back_to_tensorflow(monkeypatch, cnn_pa
     def refuse(model):
         raise RuntimeError("op Foo is not supported\n  (in the converter)")
 
-    monkeypatch.setattr(inference, "_to_tflite", refuse)
+    monkeypatch.setattr(keras_model, "to_tflite", refuse)
     fallback = Predictor.from_path(cnn_path)
     assert fallback.engine == "TensorFlow"
     assert fallback.fallback_reason == "RuntimeError: op Foo is not supported (in the converter)"
     np.testing.assert_allclose(
         fallback.predict_batch(images), fallback.model.predict(images, verbose=0), atol=1e-5
     )
-    with pytest.raises(ModelError, match="cannot run on TensorFlow Lite: op Foo") as info:
+    with pytest.raises(ModelError, match="cannot run on LiteRT: op Foo") as info:
         Predictor.from_path(cnn_path, engine="tflite")
     assert "\n" not in str(info.value)
     with pytest.raises(ValueError, match="engine"):
@@ -181,9 +183,9 @@ def test_a_conversion_that_changes_the_outputs_falls_back_to_tensorflow(
 ):
     """A flatbuffer that converts fine but computes something else (as a SavedModel of a
     Keras 3 model did once: NaN) is caught on the probes and not used."""
-    convert = inference._to_tflite
+    convert = keras_model.to_tflite
     other = classifier("sigmoid")  # same shapes, other outputs
-    monkeypatch.setattr(inference, "_to_tflite", lambda model: convert(other))
+    monkeypatch.setattr(keras_model, "to_tflite", lambda model: convert(other))
     fallback = Predictor.from_path(cnn_path)
     assert fallback.engine == "TensorFlow"
     assert fallback.fallback_reason.startswith(
@@ -192,7 +194,7 @@ def test_a_conversion_that_changes_the_outputs_falls_back_to_tensorflow(
     np.testing.assert_allclose(
         fallback.predict_batch(images), fallback.model.predict(images, verbose=0), atol=1e-5
     )
-    with pytest.raises(ModelError, match="cannot run on TensorFlow Lite: the converted model"):
+    with pytest.raises(ModelError, match="cannot run on LiteRT: the converted model"):
         Predictor.from_path(cnn_path, engine="tflite")
 
 
@@ -250,65 +252,6 @@ def test_predict_image_on_a_drawing(predictor):
     )
 
 
-# --------------------------------------------------------------------------- loading
-
-
-def assert_model_error(path, match: str):
-    with pytest.raises(ModelError, match=match) as info:
-        load_model(path)
-    assert "\n" not in str(info.value)
-
-
-def test_missing_file(tmp_path):
-    assert_model_error(tmp_path / "nope.keras", "not found")
-
-
-@pytest.mark.parametrize(
-    "name, content",
-    [
-        ("random.keras", os.urandom(2048)),
-        ("empty.keras", b""),
-        ("random.h5", os.urandom(2048)),
-        ("notes.txt", b"not a model"),
-    ],
-)
-def test_files_that_are_not_models(tmp_path, name, content):
-    path = tmp_path / name
-    path.write_bytes(content)
-    assert_model_error(path, "not a Keras model|cannot be loaded")
-
-
-def test_zip_without_a_model_inside(tmp_path):
-    path = tmp_path / "other.keras"
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("readme.txt", "hello")
-    assert_model_error(path, "cannot be loaded")
-
-
-@pytest.mark.parametrize("suffix", [".keras", ".h5"])
-def test_lambda_layer_is_refused_for_safety(tmp_path, suffix):
-    model = keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.Lambda(lambda x: x * 2.0),
-            keras.layers.Flatten(),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    assert_model_error(save(model, tmp_path, "lambda", suffix), "refused for safety.*Lambda")
-
-
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        (dict(inputs=(32, 32, 3)), r"takes input \(None, 32, 32, 3\)"),
-        (dict(classes=5), r"outputs \(None, 5\)"),
-    ],
-)
-def test_wrong_shapes_are_refused(tmp_path, kwargs, match):
-    assert_model_error(save(classifier(**kwargs), tmp_path, "wrong"), match)
-
-
 # --------------------------------------------------------------------------- no files
 
 
@@ -320,7 +263,7 @@ def test_loading_a_model_needs_no_temporary_folder(monkeypatch, tmp_path, cnn_pa
     monkeypatch.setenv("TMPDIR", str(missing))
     monkeypatch.setattr(tempfile, "tempdir", str(missing))
     lite = Predictor.from_path(cnn_path)
-    assert (lite.engine, lite.fallback_reason) == ("TensorFlow Lite", None)
+    assert (lite.engine, lite.fallback_reason) == ("LiteRT", None)
     graph = Predictor.from_path(cnn_path, engine="tensorflow")
     np.testing.assert_allclose(lite.predict_batch(images), graph.predict_batch(images), atol=1e-5)
     assert not missing.exists()
@@ -360,7 +303,7 @@ def test_loading_and_predicting_leave_the_temporary_folder_as_it_was(tmp_path):
     temp.mkdir()
     seen = run_demo_script(_LOAD_AND_PREDICT, str(SHIPPED_MODEL), temp=temp, timeout=120)
     assert seen["folder"] == str(temp)
-    assert seen["engines"] == ["TensorFlow Lite", "TensorFlow"]
+    assert seen["engines"] == ["LiteRT", "TensorFlow"]
     assert seen["before"]["temp"] == [] and seen["after"] == seen["before"]
     assert list(temp.iterdir()) == []
 
@@ -423,3 +366,106 @@ def test_from_path_takes_the_temperature_its_run_recorded(cnn_path, tmp_path):
     runs.update_meta(run, status="completed", temperature=1.7)
     assert Predictor.from_path(run.model_path).temperature == 1.7
     assert Predictor.from_path(cnn_path).temperature == 1.0  # a file outside a run
+
+
+# --------------------------------------------------------------------------- model.tflite
+
+
+def test_the_shipped_model_tflite_reads_as_its_model_keras(mnist):
+    """models/default ships both files: the flatbuffer must be the Keras model's own (a new
+    model.keras committed without its model.tflite would fail here)."""
+    x = normalise(mnist.x_test[:200])
+    lite = Predictor(SHIPPED_MODEL.with_name("model.tflite").read_bytes())
+    keras_out = load_model(SHIPPED_MODEL).predict(x, verbose=0)
+    np.testing.assert_allclose(lite.predict_batch(x), keras_out, atol=1e-5)
+    from_path = Predictor.from_path(SHIPPED_MODEL)
+    assert (from_path.engine, from_path.model) == ("LiteRT", None)  # the file, not a conversion
+    np.testing.assert_array_equal(from_path.predict_batch(x).argmax(1), keras_out.argmax(1))
+
+
+@pytest.fixture
+def old_run(tmp_path, cnn_path):
+    """A run folder as runs made before model.tflite existed: run.json and model.keras only."""
+    from mnist_core import runs
+
+    run = runs.create_run("fast-cnn", models_dir=tmp_path, run_id="old", status="completed")
+    shutil.copy(cnn_path, run.model_path)
+    return run
+
+
+def test_a_run_without_model_tflite_gets_one_made_once(old_run, monkeypatch, images):
+    lite = old_run.path / "model.tflite"
+    first = Predictor.from_path(old_run.model_path)
+    assert lite.is_file() and first.engine == "LiteRT"
+    assert sorted(p.name for p in old_run.path.iterdir()) == [
+        "model.keras",
+        "model.tflite",
+        "run.json",
+    ]
+    made = lite.stat().st_mtime_ns
+
+    def no_keras(path):
+        raise AssertionError("model.keras loaded again")
+
+    monkeypatch.setattr(keras_model, "load_model", no_keras)
+    again = Predictor.from_path(old_run.model_path)  # the file is read, nothing made
+    assert lite.stat().st_mtime_ns == made and again.model is None
+    np.testing.assert_allclose(again.predict_batch(images), first.predict_batch(images), atol=1e-6)
+
+
+def test_a_model_tflite_older_than_model_keras_or_damaged_is_made_again(old_run, cnn_path):
+    lite = old_run.path / "model.tflite"
+    expected = Predictor.from_path(cnn_path).predict_batch(np.zeros((1, 28, 28, 1), np.float32))
+    lite.write_bytes(b"not a flatbuffer")  # damaged (and newer than model.keras)
+    assert Predictor.from_path(old_run.model_path).engine == "LiteRT"
+    assert lite.read_bytes()[4:8] == b"TFL3"
+    keras_mtime = old_run.model_path.stat().st_mtime_ns
+    os.utime(lite, ns=(keras_mtime - 10**9, keras_mtime - 10**9))  # older: a new model.keras
+    predictor = Predictor.from_path(old_run.model_path)
+    assert lite.stat().st_mtime_ns >= keras_mtime
+    got = predictor.predict_batch(np.zeros((1, 28, 28, 1), np.float32))
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_demo_mode_and_a_read_only_run_folder_predict_without_writing(old_run, monkeypatch, caplog):
+    monkeypatch.setenv("MNIST_STUDIO_DEMO", "1")
+    assert Predictor.from_path(old_run.model_path).engine == "LiteRT"
+    assert not (old_run.path / "model.tflite").exists()
+    monkeypatch.delenv("MNIST_STUDIO_DEMO")
+
+    def read_only(src, dst):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(os, "replace", read_only)  # (root writes into a chmod 555 folder)
+    assert Predictor.from_path(old_run.model_path).engine == "LiteRT"
+    assert sorted(p.name for p in old_run.path.iterdir()) == ["model.keras", "run.json"]
+    assert "Could not keep" in caplog.text and "Read-only file system" in caplog.text
+
+
+_NO_TENSORFLOW = """
+import json, sys
+from pathlib import Path
+import numpy as np
+from mnist_core import api, evaluation, inference
+
+model = Path(sys.argv[1])
+predictor = inference.Predictor.from_path(model)
+picture = (np.random.default_rng(0).random((280, 280)) > 0.97).astype(np.uint8) * 255
+inference.predict_image(predictor, picture)
+api.read_picture  # the API module too (its routes load through ModelCache)
+x = np.random.default_rng(1).random((300, 28, 28, 1), dtype=np.float32)
+evaluation.score(predictor, (x[..., 0] * 255).astype(np.uint8), np.arange(300) % 10)
+print(json.dumps({"engine": predictor.engine, "loaded": [
+    m for m in ("tensorflow", "keras", "mnist_core.keras_model") if m in sys.modules]}))
+"""
+
+
+def test_predicting_and_evaluating_a_run_import_no_tensorflow(shipped_models_dir, tmp_path):
+    """In a fresh process: the run's model.tflite loaded, a picture read, a batch scored."""
+    seen = run_demo_script(
+        _NO_TENSORFLOW,
+        str(shipped_models_dir / "default" / "model.keras"),
+        temp=tmp_path,
+        timeout=120,
+    )
+    assert seen == {"engine": "LiteRT", "loaded": []}

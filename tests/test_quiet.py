@@ -143,3 +143,34 @@ def test_only_results_reach_stdout(monkeypatch):
         err.getvalue() == "Downloading data from https://example.org/mnist.npz\n\r[#####-----] 50%"
     )
     assert sys.stdout is out and sys.stderr is err
+
+
+# --------------------------------------------------------------------------- one line dropped
+
+
+def test_native_lines_dropped_keeps_everything_else_in_order():
+    done = run_python(
+        """
+        print("before", file=sys.stderr, flush=True)
+        with quiet.native_lines_dropped(b"INFO: Created", b"noise"):
+            os.write(2, b"kept 1\\nINFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n")
+            print("python line", file=sys.stderr)
+            os.write(2, b"noise here\\nkept 2\\n")
+            os.write(1, b"stdout untouched\\n")
+        print("after", file=sys.stderr)
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "before\nkept 1\npython line\nkept 2\nafter\n"
+    assert done.stdout == "stdout untouched\n"
+
+
+def test_native_lines_dropped_lets_everything_through_with_the_switch():
+    done = run_python(
+        """
+        with quiet.native_lines_dropped(b"INFO"):
+            os.write(2, b"INFO: a notice\\n")
+        """,
+        **{quiet.NATIVE_LOGS_ENV: "1"},
+    )
+    assert done.stderr == "INFO: a notice\n"

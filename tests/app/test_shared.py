@@ -4,6 +4,10 @@ runs all get the right digit, quickly."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -40,11 +44,11 @@ def test_each_model_is_loaded_once_per_process(models_env):
     shared._predictor.clear()
     shared._evaluation.clear()
     model_path = models_env / "default" / "model.keras"
-    loads, load_model = [], inference.load_model
+    loads, from_path = [], inference.Predictor.from_path
 
-    def counting_load_model(path):
+    def counting_from_path(path, engine="auto"):
         loads.append(path)
-        return load_model(path)
+        return from_path(path, engine)
 
     start = threading.Barrier(8)
     predictors = []
@@ -54,7 +58,7 @@ def test_each_model_is_loaded_once_per_process(models_env):
         predictors.append(shared.predictor(model_path))
 
     with (
-        mock.patch.object(inference, "load_model", counting_load_model),
+        mock.patch.object(inference.Predictor, "from_path", counting_from_path),
         canvas_with(stroke_of_one()),
     ):
         threads = [threading.Thread(target=visitor) for _ in range(8)]
@@ -255,3 +259,45 @@ def test_freeze_imports_leaves_later_objects_collectable():
     gc.collect()
     assert gone() is None  # made after the freeze: still collected
     assert gc.get_freeze_count() == frozen
+
+
+_PAGES_WITHOUT_TENSORFLOW = """
+import json, sys, types
+from types import SimpleNamespace
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+one = np.zeros((280, 280, 4), np.uint8)
+one[..., 3] = 255
+one[50:230, 130:150, :3] = 255  # a white bar: a 1
+canvas = types.ModuleType("streamlit_drawable_canvas")  # AppTest has no browser to draw in
+canvas.st_canvas = lambda *args, **kwargs: SimpleNamespace(image_data=one)
+sys.modules["streamlit_drawable_canvas"] = canvas
+seen = {"errors": [], "metrics": []}
+for page in ("pages/draw.py", "pages/evaluate.py"):
+    at = AppTest.from_file("streamlit_app.py", default_timeout=120).switch_page(page).run()
+    seen["errors"] += [e.value for e in at.exception]
+    seen["metrics"] += [(m.label, m.value) for m in at.metric]
+seen["loaded"] = [m for m in ("tensorflow", "keras") if m in sys.modules]
+print(json.dumps(seen))
+"""
+
+
+def test_draw_and_evaluate_run_on_litert_without_importing_tensorflow(shipped_models_dir):
+    """In a fresh process, as a server: a drawing read on Draw, the test set scored on
+    Evaluate, and neither TensorFlow nor Keras imported (the Inside page alone needs them)."""
+    env = {**os.environ, "MNIST_MODELS_DIR": str(shipped_models_dir)}
+    done = subprocess.run(
+        [sys.executable, "-c", _PAGES_WITHOUT_TENSORFLOW],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["errors"] == []
+    assert ["Prediction", "1"] in seen["metrics"]  # Draw read the 1
+    assert any(label.startswith("Accuracy") for label, _ in seen["metrics"]), seen["metrics"]
+    assert seen["loaded"] == []
