@@ -1,11 +1,13 @@
 """Photos and scans of paper: where the digit's ink is, despite light, shadows and ruling.
 
     find_ink(gray) -> Ink(ink, box) or None    the digit's ink and its box in `gray`
+    ink_map(gray)  -> InkMap                    steps 1 to 6 over the whole picture, every
+                                               digit kept (numbers.py reads them all)
 
 A phone photo's background is not one grey: lighting falls off across the page, a hand or
 the phone casts a soft shadow, corners darken, and ruled or squared paper adds lines that
 touch the digit. `preprocess.to_mnist` sends a picture here when its border is not one
-clean tone (see `preprocess._clean_background`); canvases and clean scans never come here.
+clean tone (see `preprocess.clean_background`); canvases and clean scans never come here.
 
 The steps, each a library call where OpenCV has one:
   1. the picture at a working size (shorter side WORK_SHORT_SIDE, area-averaged);
@@ -68,12 +70,24 @@ class Ink:
     box: tuple[int, int, int, int]  # (x0, y0, x1, y1) in the given picture's pixels, x1/y1 excluded
 
 
-def find_ink(gray: np.ndarray) -> Ink | None:
-    """The digit in a photo of paper (or a board), or None when nothing stands out.
+@dataclass(eq=False)  # == on the arrays would be ambiguous
+class InkMap:
+    """A photo's ink over the whole picture at the working size: steps 1 to 6."""
 
-    `gray`: float32 (H, W) in [0, 1], as `images.to_grayscale` gives. Dark ink on light paper
-    and light ink on a dark board both work; the side is decided from the background's tone.
-    """
+    signal: np.ndarray  # float32 (h, w): contrast against the paper, ruling removed, level
+    mask: np.ndarray | None  # uint8 (h, w), 255 on ink: the threshold; None when nothing stands out
+    rotation: np.ndarray | None  # the 2x3 affine that turned the page level, if it was turned
+    scale: float  # working size / given size (<= 1)
+    shape: tuple[int, int]  # (h, w) of the picture given
+
+    def box(self, rows: np.ndarray, cols: np.ndarray) -> tuple[int, int, int, int]:
+        """The box of working pixels (rows, cols) in the given picture's pixels, (x0, y0,
+        x1, y1) with x1/y1 excluded."""
+        return _box_back(rows, cols, self.rotation, self.scale, self.shape)
+
+
+def ink_map(gray: np.ndarray) -> InkMap:
+    """Steps 1 to 6 on `gray` (float32 (H, W) in [0, 1], as `images.to_grayscale` gives)."""
     scale = min(1.0, WORK_SHORT_SIDE / min(gray.shape))
     work = gray
     if scale < 1.0:
@@ -88,9 +102,19 @@ def find_ink(gray: np.ndarray) -> Ink | None:
         signal = cv2.warpAffine(signal, rotation, signal.shape[::-1], flags=cv2.INTER_LINEAR)
     if ruled:
         signal = _remove_lines(signal, short)
-    mask = _threshold(signal, floor)
-    if mask is None:
+    return InkMap(signal, _threshold(signal, floor), rotation, scale, gray.shape)
+
+
+def find_ink(gray: np.ndarray) -> Ink | None:
+    """The digit in a photo of paper (or a board), or None when nothing stands out.
+
+    `gray`: float32 (H, W) in [0, 1], as `images.to_grayscale` gives. Dark ink on light paper
+    and light ink on a dark board both work; the side is decided from the background's tone.
+    """
+    found = ink_map(gray)
+    if found.mask is None:
         return None
+    signal, mask, short = found.signal, found.mask, min(found.signal.shape)
     digit = _digit(mask, signal, short)
     if digit is None:
         return None
@@ -103,7 +127,7 @@ def find_ink(gray: np.ndarray) -> Ink | None:
     values = np.clip(values / peak, 0.0, 1.0).astype(np.float32)
     rows, cols = np.nonzero(soft)
     ink = values[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    return Ink(ink, _box_back(rows, cols, rotation, scale, gray.shape))
+    return Ink(ink, found.box(rows, cols))
 
 
 def _background(work: np.ndarray) -> tuple[bool, np.ndarray]:

@@ -10,6 +10,9 @@ the same to a user's picture, so small, off-centre or thick digits read like tra
     to_mnist(image)        -> float32 (28, 28) in [0, 1], white ink on black, or None
     find_digit(image)      -> Found(input28, box, photo) or None: the same, and where the digit is
     stroke_width(digit)    mean stroke width of an ink image, in pixels
+    working(image)         -> Work: the picture at the working size, its border, which path
+    clean_ink(gray, sides) the quick path's ink;  mnist_form(crop): ink -> the 28x28 input
+                           (numbers.py finds and shapes every digit of a number with these)
 
 Two ways to find the ink. A picture whose border is one clean tone (the Draw page's canvas,
 a digital drawing, a clean scan) takes the quick one here: ink is what differs from the
@@ -110,17 +113,9 @@ def find_digit(image: Image.Image | np.ndarray | ImageSource) -> Found | None:
     `found.input28` (NO_DIGIT_MESSAGE when None). Passing the loaded picture, not the
     upload again, decodes it once; `to_mnist(picture)` would give the same `input28`.
     """
-    if not isinstance(image, (Image.Image, np.ndarray)):
-        image = load_image(image)
-    width, height = image.size if isinstance(image, Image.Image) else image.shape[1::-1]
-    if isinstance(image, Image.Image):
-        image = _shrink_image(image)
-    gray = to_grayscale(image)
-    gray = _shrink_array(gray)
-    border = _border(gray)
-    clean = _clean_background(border)
-    if clean:
-        found = _ink(gray, border)
+    work = working(image)
+    if work.clean:
+        found = clean_ink(work.gray, work.sides)
         if found is None:
             return None
         excess, (top, left) = found
@@ -128,19 +123,51 @@ def find_digit(image: Image.Image | np.ndarray | ImageSource) -> Found | None:
         crop = excess[rows, cols]
         box = (left + cols.start, top + rows.start, left + cols.stop, top + rows.stop)
     else:
-        ink = photo.find_ink(gray)
+        ink = photo.find_ink(work.gray)
         if ink is None:
             return None
         crop, box = ink.ink, ink.box
-    # Back to the given picture's pixels (it may have been shrunk for the work).
-    sx, sy = width / gray.shape[1], height / gray.shape[0]
-    box = (
-        max(0, math.floor(box[0] * sx)),
-        max(0, math.floor(box[1] * sy)),
-        min(width, math.ceil(box[2] * sx)),
-        min(height, math.ceil(box[3] * sy)),
-    )
-    return Found(_centre(_fit_strokes(crop)), box, photo=not clean)
+    return Found(mnist_form(crop), work.to_picture(*box), photo=not work.clean)
+
+
+@dataclass(eq=False)  # == on the arrays would be ambiguous
+class Work:
+    """A picture at the size its ink is looked for at (WORK_PIXELS at most), and the way back."""
+
+    gray: np.ndarray  # float32 (h, w) in [0, 1]
+    size: tuple[int, int]  # (width, height) of the picture as given
+    sides: list[np.ndarray]  # its border ring (`border`)
+    clean: bool  # the border is one clean tone: the quick path (`clean_ink`), else `photo`'s
+
+    def to_picture(self, x0, y0, x1, y1) -> tuple[int, int, int, int]:
+        """A box in `gray`'s pixels (x1/y1 excluded) in the given picture's pixels."""
+        width, height = self.size
+        sx, sy = width / self.gray.shape[1], height / self.gray.shape[0]
+        return (
+            max(0, math.floor(x0 * sx)),
+            max(0, math.floor(y0 * sy)),
+            min(width, math.ceil(x1 * sx)),
+            min(height, math.ceil(y1 * sy)),
+        )
+
+
+def working(image: Image.Image | np.ndarray | ImageSource) -> Work:
+    """`image` (anything `to_mnist` takes) as grey levels at the working size, with its
+    border and whether that border is one clean tone."""
+    if not isinstance(image, (Image.Image, np.ndarray)):
+        image = load_image(image)
+    width, height = image.size if isinstance(image, Image.Image) else image.shape[1::-1]
+    if isinstance(image, Image.Image):
+        image = _shrink_image(image)
+    gray = _shrink_array(to_grayscale(image))
+    sides = border(gray)
+    return Work(gray, (width, height), sides, clean_background(sides))
+
+
+def mnist_form(crop: np.ndarray) -> np.ndarray:
+    """A digit's ink (float32, its box, peak 1) in MNIST's form: the stroke width, the 20x20
+    box and the centre of mass at (14, 14); float32 (28, 28)."""
+    return _centre(_fit_strokes(crop))
 
 
 def _shrink_image(image: Image.Image) -> Image.Image:
@@ -158,13 +185,13 @@ def _shrink_array(gray: np.ndarray) -> np.ndarray:
     return gray[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
 
 
-def _border(gray: np.ndarray) -> list[np.ndarray]:
+def border(gray: np.ndarray) -> list[np.ndarray]:
     """The border ring's four sides (top, bottom, left, right), BORDER_FRACTION wide."""
     width = max(1, round(BORDER_FRACTION * min(gray.shape)))
     return [gray[:width], gray[-width:], gray[:, :width], gray[:, -width:]]
 
 
-def _clean_background(sides: list[np.ndarray]) -> bool:
+def clean_background(sides: list[np.ndarray]) -> bool:
     """Whether the border is one clean tone (see UNEVEN and CLEAN_NOISE)."""
     lows = [float(side.min()) for side in sides]
     highs = [float(side.max()) for side in sides]
@@ -178,7 +205,7 @@ def _clean_background(sides: list[np.ndarray]) -> bool:
     return sigma <= CLEAN_NOISE
 
 
-def _ink(gray: np.ndarray, sides: list[np.ndarray]) -> tuple[np.ndarray, tuple] | None:
+def clean_ink(gray: np.ndarray, sides: list[np.ndarray]) -> tuple[np.ndarray, tuple] | None:
     """Ink as float32 in [0, 1] (0 = background, peak = 1), or None if there is none; for a
     picture whose border (`sides`) is one clean tone.
 

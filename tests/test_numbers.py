@@ -6,7 +6,6 @@ by drawing it alone; the readings use MNIST test digits and the shipped model.
 
 from __future__ import annotations
 
-import heapq
 import math
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_core import numbers, preprocess
+from mnist_core import number_pieces, numbers, preprocess
 
 from pictures import FOUR, draw
 
@@ -111,7 +110,7 @@ def test_touching_pair_is_cut_in_two(shipped_predictor):
     # Every path from top to bottom crosses less ink through a ring than between them: the
     # cut comes from the notches above and below where they touch, and the model's say.
     image, boxes = number([("0", (40, 40, 120, 150)), ("0", (117, 40, 197, 150))], size=(260, 200))
-    assert len(numbers._pieces(np.asarray(image) > 0)) == 1
+    assert len(number_pieces.pieces(np.asarray(image) > 0)) == 1
     reading = numbers.read_number(shipped_predictor, image)
     assert reading.text == "00" and all(d.cut for d in reading.digits)
     assert_near(reading.digits, boxes, across=PEN // 2)
@@ -120,7 +119,7 @@ def test_touching_pair_is_cut_in_two(shipped_predictor):
 def test_touching_pair_is_cut_without_a_model():
     # Two 7s whose bars run into one: 1.3 times as wide as high, cut by width alone.
     image, boxes = number([("7", (30, 40, 110, 160)), ("7", (105, 40, 185, 160))], size=(240, 200))
-    assert len(numbers._pieces(np.asarray(image) > 0)) == 1
+    assert len(number_pieces.pieces(np.asarray(image) > 0)) == 1
     found = numbers.split_digits(image)
     assert len(found) == 2 and all(d.cut for d in found)
     assert found[0].box[0] == boxes[0][0] and found[1].box[2] == boxes[1][2]
@@ -132,7 +131,7 @@ def test_broken_five_stays_one_digit(shipped_predictor):
     image, boxes = number([("1", (40, 40, 80, 160)), ("5", (140, 40, 230, 160))], size=(300, 200))
     five = Image.new("L", image.size, 0)
     paint(five, BROKEN_FIVE, (140, 40, 230, 160))
-    assert len(numbers._pieces(np.asarray(five) > 0)) == 2  # the bar is loose indeed
+    assert len(number_pieces.pieces(np.asarray(five) > 0)) == 2  # the bar is loose indeed
     assert [d.box for d in numbers.split_digits(image)] == boxes
     reading = numbers.read_number(shipped_predictor, image)
     assert reading.text == "15" and [d.box for d in reading.digits] == boxes
@@ -176,40 +175,6 @@ def test_big_picture_is_cut_smaller_with_boxes_in_its_own_pixels():
     assert len(found) == 2
     for got, want in zip(found, boxes):  # shrunk about 2.3 times: boxes right to 3 px
         assert np.abs(np.subtract(got.box, want)).max() <= 3
-
-
-def test_cut_paths_are_the_cheapest():
-    """`_paths` (dynamic programming with sideways runs) against Dijkstra on the same moves."""
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        h, w = rng.integers(2, 12), rng.integers(4, 14)
-        ink = rng.random((h, w)) * (rng.random((h, w)) < 0.5)
-        start, band = int(rng.integers(1, w - 1)), int(rng.integers(1, 5))
-        bounds, cost = numbers._paths(ink, np.array([start]), band, 1, w - 1)
-        assert cost[0] == pytest.approx(_dijkstra(ink, start, band, 1, w - 1))
-        assert ((bounds >= max(1, start - band)) & (bounds <= min(w - 2, start + band))).all()
-
-
-def _dijkstra(ink, start, band, lo, hi) -> float:
-    """The least ink on a path from the top row to the bottom one, moving down (straight
-    or diagonally) or sideways, within the band; each move aside costs STEP_COST."""
-    h = ink.shape[0]
-    a, b = max(lo, start - band), min(hi, start + band + 1)
-    queue = [(float(ink[0, x]), 0, x) for x in range(a, b)]
-    heapq.heapify(queue)
-    done = set()
-    while queue:
-        cost, y, x = heapq.heappop(queue)
-        if (y, x) in done:
-            continue
-        done.add((y, x))
-        if y == h - 1:
-            return cost
-        for dy, dx in ((0, -1), (0, 1), (1, -1), (1, 0), (1, 1)):
-            if a <= x + dx < b:
-                step = numbers.STEP_COST if dx else 0.0
-                heapq.heappush(queue, (cost + ink[y + dy, x + dx] + step, y + dy, x + dx))
-    raise AssertionError("no path")
 
 
 # --------------------------------------------------------------------------- reading
@@ -267,7 +232,7 @@ def test_one_digit_reads_as_the_single_digit_path_reads_it(shipped_predictor):
 
 def test_touching_mnist_digits_are_read(mnist, shipped_predictor):
     picture = mnist_number(mnist, "3957", [20, -20, 20])  # the 9 and the 5 overlap
-    assert len(numbers._pieces(picture > 0.1)) == 4  # the 9 and the 5 touch; the 5 is in two
+    assert len(number_pieces.pieces(picture > 0.1)) == 4  # the 9 and the 5 touch; the 5 is in two
     reading = numbers.read_number(shipped_predictor, picture)
     assert reading.text == "3957"
     assert [d.cut for d in reading.digits] == [False, True, True, False]
@@ -280,5 +245,5 @@ def test_number_on_photographed_paper_is_read(mnist, shipped_predictor):
     noise = np.random.default_rng(1).normal(0, 2, (h, w))
     paper = light * (1 - ink) + 30 * ink + noise
     picture = Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8))
-    assert not preprocess._clean_background(preprocess._border(preprocess.to_grayscale(picture)))
+    assert not preprocess.clean_background(preprocess.border(preprocess.to_grayscale(picture)))
     assert numbers.read_number(shipped_predictor, picture).text == "2048"

@@ -60,11 +60,11 @@ def test_the_quick_path_is_unchanged(name):
 
 
 def test_clean_background_decides_the_path():
-    assert preprocess._clean_background(preprocess._border(gray_of(draw())))
+    assert preprocess.clean_background(preprocess.border(gray_of(draw())))
     uneven = gray_of(paper_photo(gradient=30, noise=0))
-    assert not preprocess._clean_background(preprocess._border(uneven))
+    assert not preprocess.clean_background(preprocess.border(uneven))
     grainy = gray_of(paper_photo(noise=6))  # even light, but a grain of 4 grey levels
-    assert not preprocess._clean_background(preprocess._border(grainy))
+    assert not preprocess.clean_background(preprocess.border(grainy))
 
 
 # --------------------------------------------------------------------------- stages
