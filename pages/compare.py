@@ -7,7 +7,7 @@ import streamlit as st
 
 from mnist_core import runs
 from mnist_core.errors import StudioError
-from pages import figures, shared
+from pages import figures, run_views, shared
 
 METRICS = {
     "val_accuracy": "Validation accuracy",
@@ -32,6 +32,7 @@ def _table(all_runs: list[runs.Run]) -> pd.DataFrame:
                 "Started": meta.started_at or meta.created_at,
                 "Time": meta.train_seconds,
                 "Model": run.preset,
+                "Network": run_views.architecture(run),
                 "Epochs": f"{done} of {params.epochs}" if params else None,
                 "Batch": params.batch_size if params else None,
                 "Learning rate": params.learning_rate if params else None,
@@ -88,6 +89,7 @@ st.dataframe(
         "Started": st.column_config.DatetimeColumn(format="distance", width=100),
         "Time": st.column_config.NumberColumn(format="%.0f s", width=60, help="Training time"),
         "Model": st.column_config.TextColumn(width=130),
+        "Network": st.column_config.TextColumn(width=260, help="The layers, input to output"),
         "Epochs": st.column_config.TextColumn(width=65, help="Finished of planned"),
         "Batch": st.column_config.NumberColumn(width=55, help="Pictures per training step"),
         "Learning rate": st.column_config.NumberColumn(format="%g", width=95),
@@ -129,6 +131,17 @@ if chosen:
         )
 else:
     st.info("Choose one or more runs to draw their learning curves.")
+
+st.header("Train again with changes")
+again = st.selectbox(
+    "Run whose network to open in the editor",
+    [run_id for run_id, run in by_id.items() if run_views.architecture(run)],
+    format_func=lambda run_id: by_id[run_id].label(),
+    key="compare_again",
+)
+if again:
+    st.caption(f"Network: {run_views.architecture(by_id[again])}")
+    run_views.train_again(by_id[again])
 
 st.header("Delete a run")
 if shared.demo_mode():

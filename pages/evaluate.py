@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from mnist_core import runs
-from pages import figures, shared
+from pages import figures, run_views, shared
 
 PER_PAGE = 20  # gallery images per page (4 rows of 5)
 GALLERY_COLUMNS = 5  # wide enough for a one-line caption on a laptop screen
@@ -150,6 +150,10 @@ run = shared.run_picker(
 if run is None:
     st.stop()
 st.markdown(_summary(run))
+layers = run_views.architecture(run)
+if layers:
+    st.caption(f"Network: {layers}")
+    run_views.train_again(run)
 
 try:
     evaluation = shared.evaluation(run.model_path)

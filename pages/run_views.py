@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from mnist_core import runs
+from mnist_core.errors import StudioError
 from pages import figures, shared
 
 # How each ending is shown: the kind of box and its icon.
@@ -119,3 +120,32 @@ def ending(request, yours: bool) -> None:
             )
         except StreamlitAPIException:  # the page run on its own (tests): a plain link
             st.markdown(f"[📊 Evaluate this model](/evaluate?run={run.id})")
+
+
+# --------------------------------------------------------------------------- any run's network
+
+
+def architecture(run: runs.Run) -> str | None:
+    """The run's layers in one line ("Conv2D 6 5x5 relu → ..."), None when unknown."""
+    from mnist_core.config import spec_of
+    from mnist_core.specs import summary
+
+    if run.error:
+        return None
+    try:
+        return summary(spec_of(run.meta))
+    except StudioError:  # a damaged spec in run.json, or a preset that no longer exists
+        return None
+
+
+def train_again(run: runs.Run) -> None:
+    """A link to the Train page with this run's network in the editor."""
+    if architecture(run) is None:
+        return
+    st.page_link(
+        "pages/train.py",
+        label="Train again with changes",
+        icon=":material/edit:",
+        query_params={"from": run.id},
+        help="Opens this run's network and settings in the Train page's editor.",
+    )

@@ -1,10 +1,12 @@
-"""Train page: choose a preset, adjust it, start a training and watch it live.
+"""Train page: start from a preset (or scratch, or an earlier run), change its network and how
+it learns, see what it costs, start a training and watch it live.
 
 The training runs in a worker process of the server's one TrainingQueue; what became of a
 request, and everything shown about it, comes from `queue.overview` (`mnist_core.jobs`) in
 one read per refresh. The visitor's own request is remembered in the session and in the URL
 (?job=RUN_ID), so a page change or a reload finds it again. The live panel polls once a
-second while anything is training or waiting, and not at all otherwise.
+second while anything is training or waiting, and not at all otherwise. ?from=RUN_ID (the
+"Train again with changes" links of Compare and Evaluate) opens that run's network.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import streamlit as st
 
 from mnist_core import runs
+from mnist_core.config import spec_of
 from mnist_core.errors import InputError, StudioError
-from pages import run_views, shared, train_form
+from pages import network_editor, network_view, run_views, shared, train_form
 
 POLL_S = 1.0  # how often the live panel refreshes while something trains or waits
 
@@ -34,6 +37,25 @@ def _my_run() -> str | None:
     if st.query_params.get("job") != wanted:
         st.query_params["job"] = wanted
     return wanted
+
+
+def _load_from_address() -> None:
+    """?from=RUN_ID: that run's network and settings into the editor, once."""
+    wanted = st.query_params.get("from")
+    if not wanted:
+        return
+    st.query_params.pop("from", None)
+    try:
+        run = runs.get_run(runs.validate_run_id(wanted))
+        if run.error:
+            raise InputError(f"The run {wanted} cannot be read: {run.error}")
+        network_editor.load(spec_of(run.meta), run.id)
+    except StudioError as exc:
+        st.session_state.train_error = f"Could not open that run's network: {exc}"
+        return
+    st.session_state.net_notice = (
+        f"The network of run {wanted} is in the editor below: change it and train it again."
+    )
 
 
 # --------------------------------------------------------------------------- the live panel
@@ -103,6 +125,8 @@ st.caption(
     "One training runs at a time on this server; other requests wait their turn."
 )
 
+train_form.start()
+_load_from_address()
 queue = shared.training_queue()
 my_run = _my_run()
 first_view = queue.overview(my_run)
@@ -117,16 +141,27 @@ with left:
             "Run MNIST Studio on your own computer to train models.",
             icon=":material/lock:",
         )
-    train_form.settings(disabled=demo)
+    if "net_notice" in st.session_state:
+        st.success(st.session_state.pop("net_notice"), icon=":material/edit:")
+    train_form.starting_point(disabled=demo)
+    raw = network_editor.raw_spec()
+    spec, fault = network_view.check(raw)
+    if fault is not None:
+        st.error(f"The network cannot be built: {fault[1]}", icon=":material/error:")
+    train_form.settings(disabled=False)  # the demo explores costs too: only Start is off
     mine_active = first_view.mine is not None and first_view.mine.active
     st.button(
         "Start training",
         type="primary",
         key="train_start",
-        disabled=demo or mine_active,
+        disabled=demo or mine_active or fault is not None,
         on_click=train_form.submit,
         args=(queue,),
-        help="Your training is already queued or running." if mine_active else None,
+        help="Your training is already queued or running."
+        if mine_active
+        else "Fix the network first (see the message above)."
+        if fault
+        else None,
     )
     if "train_error" in st.session_state:
         shared.show_error(InputError(st.session_state.pop("train_error")))
@@ -144,3 +179,23 @@ with right:
             shared.show_error(exc)
 
     live_panel()
+
+
+# --------------------------------------------------------------------------- the network
+
+st.header("Design the network")
+st.caption(
+    "Layers from the picture (28×28 pixels) to the answer, top to bottom. Change any of them; "
+    "the shapes, the cost and the drawing follow at once."
+)
+edit, view = st.columns([3, 2], gap="large")
+with edit:
+    network_editor.editor(spec.costs() if spec else None, fault)
+with view:
+    if spec is not None:
+        network_view.costs(spec, train_form.train_images())
+    else:
+        st.error(fault[1], icon=":material/error:")
+if spec is not None:
+    network_view.diagram(spec)
+network_editor.json_tools(spec, raw)

@@ -1,116 +1,133 @@
-"""The Train page's form: the controls of a training request, and submitting it.
+"""The Train page's form: where the network starts from, how it learns, and submitting it.
 
 Every control keeps its value in session state under its key (train_preset, train_epochs,
-...), so the Start button's callback can build the `TrainConfig` from them.
+...); the network itself is the editor's (`pages.network_editor`). The Start button's
+callback builds the spec from both and queues it as a `TrainConfig`.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from mnist_core import specs
 from mnist_core.config import BOUNDS, TrainConfig
 from mnist_core.errors import StudioError
 from mnist_core.presets import PRESETS
-from pages import shared
+from pages import network_editor, shared
 
 BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
 QUICK_SIZES = [500, 1000, 2000, 5000, 10000, 20000]  # training images for a quick run
 QUICK_DEFAULT = 2000
 QUICK_TEST_LIMIT = 2000  # a quick run is also scored on fewer test images
+FULL_TRAINING = 60_000
 
 
-def _apply_preset_defaults() -> None:
-    """Set every control to the chosen preset's own defaults (called when the preset changes)."""
-    preset = PRESETS[st.session_state.train_preset]
-    st.session_state.train_epochs = preset.epochs
-    st.session_state.train_batch_size = preset.batch_size
-    st.session_state.train_lr = preset.learning_rate
-    st.session_state.train_val_pct = int(round(preset.val_fraction * 100))
+def _apply_preset() -> None:
+    """The chosen preset's network and settings into the editor and the form."""
+    name = st.session_state.train_preset
+    network_editor.load(PRESETS[name].spec, name)
+
+
+def start() -> None:
+    """Defaults, once per session: fast-cnn in the editor, seed 42, a full run."""
+    if "train_preset" not in st.session_state:
+        st.session_state.train_preset = "fast-cnn"
+        st.session_state.train_seed = 42
+        st.session_state.train_quick = False
+    network_editor.ensure_loaded(st.session_state.train_preset)
+
+
+def starting_point(disabled: bool) -> None:
+    """Which preset the network starts from (or scratch), and what it is now."""
+    name = st.selectbox(
+        "Start from a model",
+        list(PRESETS),
+        key="train_preset",
+        on_change=_apply_preset,
+        help="Loads the model's network and the settings that suit it; change any of them below.",
+    )
+    origin = st.session_state.get("net_origin")
+    if origin in PRESETS:
+        st.caption(PRESETS[origin].description)
+    elif origin:
+        st.caption(f"The network of run {origin}.")
+    st.button("Start from scratch", key="net_scratch", on_click=network_editor._scratch,
+              help="An empty network: the picture straight to the ten outputs.")  # fmt: skip
+    del name, disabled  # the editor works in the demo too: only Start is off there
 
 
 def settings(disabled: bool) -> None:
-    """The controls, each keeping its value in session state under its key."""
-    if "train_preset" not in st.session_state:
-        st.session_state.train_preset = "fast-cnn"
-        _apply_preset_defaults()
-        st.session_state.train_seed = 42
-        st.session_state.train_quick = False
-    name = st.selectbox(
-        "Model",
-        list(PRESETS),
-        key="train_preset",
-        disabled=disabled,
-        on_change=_apply_preset_defaults,
-        help="Each model comes with settings that suit it.",
-    )
-    preset = PRESETS[name]
-    st.caption(preset.description)
-    st.slider(
-        "Epochs (passes over the training images)",
-        *BOUNDS["epochs"],
-        key="train_epochs",
-        disabled=disabled,
-        help="More passes usually help, up to a point, and take longer.",
-    )
+    """How it learns: each control keeps its value in session state under its key."""
+    state = st.session_state
     # fmt: off
-    st.select_slider("Batch size (images per learning step)", sorted({*BATCH_SIZES, preset.batch_size}),
-                     key="train_batch_size", disabled=disabled,
+    st.slider("Epochs (passes over the training images)", *BOUNDS["epochs"], key="train_epochs",
+              disabled=disabled, help="More passes usually help, up to a point, and take longer.")
+    st.select_slider("Batch size (images per learning step)",
+                     sorted({*BATCH_SIZES, state.train_batch_size}), key="train_batch_size",
+                     disabled=disabled,
                      help="Larger batches are faster per image but take fewer, coarser steps.")
-    st.select_slider("Learning rate (size of each step)", sorted({*LEARNING_RATES, preset.learning_rate}),
+    st.select_slider("Learning rate (size of each step)", sorted({*LEARNING_RATES, state.train_lr}),
                      key="train_lr", format_func=shared.learning_rate_text, disabled=disabled,
                      help="Too small learns slowly; too large can stop the model from learning at all.")
-    # fmt: on
+    st.selectbox("Optimizer", list(specs.OPTIMIZERS), key="train_optimizer", disabled=disabled,
+                 format_func=lambda o: f"{o}: {specs.OPTIMIZERS[o]}")
+    st.selectbox("Learning-rate schedule", list(specs.SCHEDULES), key="train_schedule",
+                 disabled=disabled, format_func=lambda s: f"{s}: {specs.SCHEDULES[s]}")
+    if state.train_schedule == "warmup-cosine":
+        st.slider("Warm-up, % of the steps", 0, 50, key="train_warmup_pct", disabled=disabled)
     low, high = BOUNDS["val_fraction"]
-    st.slider(
-        "Held back for checking (validation), %",
-        int(low * 100),
-        int(high * 100),
-        key="train_val_pct",
-        disabled=disabled,
-        help="This share of the training images is not learned from; it shows how well the "
-        "model does on images it has not seen, after every epoch.",
-    )
-    st.number_input(
-        "Seed (the same seed repeats the same run)",
-        *BOUNDS["seed"],
-        step=1,
-        key="train_seed",
-        disabled=disabled,
-    )
-    quick = st.checkbox(
-        "Quick run on a small slice",
-        key="train_quick",
-        disabled=disabled,
-        help=f"Learn from only the first few thousand images and score on "
-        f"{QUICK_TEST_LIMIT:,} test images: done in seconds, less accurate.",
-    )
+    st.slider("Held back for checking (validation), %", int(low * 100), int(high * 100),
+              key="train_val_pct", disabled=disabled,
+              help="This share of the training images is not learned from; it shows how well the "
+              "model does on images it has not seen, after every epoch.")
+    st.number_input("Stop early after this many epochs without improvement (0: never)", 0, 50,
+                    step=1, key="train_patience", disabled=disabled)
+    st.slider("Label smoothing", 0.0, 0.5, step=0.05, key="train_smoothing", disabled=disabled,
+              help="Teaches the model not to be 100% sure: a little of each answer is spread "
+              "over the other digits.")
+    st.checkbox("Augment: shift, rotate and zoom the training images a little",
+                key="train_augment", disabled=disabled)
+    st.number_input("Seed (the same seed repeats the same run)", *BOUNDS["seed"], step=1,
+                    key="train_seed", disabled=disabled)
+    quick = st.checkbox("Quick run on a small slice", key="train_quick", disabled=disabled,
+                        help=f"Learn from only the first few thousand images and score on "
+                        f"{QUICK_TEST_LIMIT:,} test images: done in seconds, less accurate.")
     if quick:
         st.session_state.setdefault("train_quick_size", QUICK_DEFAULT)
-        st.select_slider(
-            "Training images",
-            QUICK_SIZES,
-            key="train_quick_size",
-            disabled=disabled,
-            format_func=lambda n: f"{n:,}",
-        )
+        st.select_slider("Training images", QUICK_SIZES, key="train_quick_size",
+                         disabled=disabled, format_func=lambda n: f"{n:,}")
+    # fmt: on
+
+
+def train_images() -> int:
+    """How many training images (validation included) a run of the form would read."""
+    state = st.session_state
+    return int(state.train_quick_size) if state.get("train_quick") else FULL_TRAINING
+
+
+def run_name(spec: specs.Spec) -> str | None:
+    """The preset's name while the layers are still the preset's, else None ("custom")."""
+    origin = st.session_state.get("net_origin")
+    if origin not in PRESETS:
+        return None
+    same = [(c.kind, c.config) for c in PRESETS[origin].spec.costs()]
+    return origin if [(c.kind, c.config) for c in spec.costs()] == same else None
 
 
 def submit(queue) -> None:
     """The Start button's callback: runs before the page is drawn, so the page shows the new job
     at once (and the Start button disabled) without a second rerun."""
     state, quick = st.session_state, bool(st.session_state.get("train_quick"))
-    config = TrainConfig(
-        state.train_preset,
-        epochs=int(state.train_epochs),
-        batch_size=int(state.train_batch_size),
-        learning_rate=float(state.train_lr),
-        seed=int(state.train_seed),
-        val_fraction=state.train_val_pct / 100,
-        train_limit=int(state.train_quick_size) if quick else None,
-        test_limit=QUICK_TEST_LIMIT if quick else None,
-    )
     try:
+        spec = specs.check(network_editor.raw_spec())
+        config = TrainConfig(
+            run_name(spec),
+            spec=spec,
+            seed=int(state.train_seed),
+            train_limit=int(state.train_quick_size) if quick else None,
+            test_limit=QUICK_TEST_LIMIT if quick else None,
+        )
         job = queue.submit(config)
     except StudioError as exc:
         st.session_state.train_error = str(exc)

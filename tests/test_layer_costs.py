@@ -61,7 +61,9 @@ def test_what_the_project_adds_is_marked():
 
 
 def test_a_layer_that_cannot_take_its_input_names_itself():
-    with pytest.raises(SpecError, match=r"^Layer 3 \(MaxPooling2D\): the 2×2 pool is larger than the 1×1 map"):
+    with pytest.raises(
+        SpecError, match=r"^Layer 3 \(MaxPooling2D\): the 2×2 pool is larger than the 1×1 map"
+    ):
         trace(
             [
                 {"type": "Conv2D", "filters": 2, "kernel_size": 28},

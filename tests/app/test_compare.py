@@ -22,7 +22,10 @@ def models(own_models, monkeypatch) -> Path:
 
 
 def compare_page() -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=TIMEOUT).run()
+    """The Compare page, run through the entry point: its "Train again with changes" link
+    needs the pages st.navigation registers."""
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
+    return at.switch_page("pages/compare.py").run()
 
 
 def test_table_and_curves_of_every_run(models):
@@ -75,7 +78,7 @@ def test_demo_mode_hides_deleting(models, monkeypatch):
     monkeypatch.setenv("MNIST_STUDIO_DEMO", "1")
     at = compare_page()
     assert not at.exception
-    assert not at.selectbox and not at.checkbox
+    assert [box.key for box in at.selectbox] == ["compare_again"] and not at.checkbox
     assert any("turned off" in i.value for i in at.info)
 
 
@@ -112,3 +115,20 @@ def test_damaged_runs_show_why_and_a_linked_run_is_unlinked_not_followed(
     at.button(key="compare_delete_button").click().run()
     assert not at.exception and not at.error and at.success
     assert not (damaged_runs / "linked").exists() and (outside / "model.keras").is_file()
+
+
+def test_each_run_shows_its_network_and_links_to_train_it_again(models):
+    from mnist_core import runs, specs
+
+    spec = specs.check({"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 12}]})
+    runs.update_meta(runs.read_run(models / "second"), preset="custom", spec=spec.to_dict())
+    at = compare_page()
+    assert not at.exception
+    table = at.dataframe[0].value
+    shipped = "Flatten → Dense 128 relu → Dropout 0.2 → Dense 10 softmax"  # seed-mlp-dropout
+    assert list(table["Network"]) == [shipped, "Flatten → Dense 12 → Dense 10 softmax"]
+    at.selectbox(key="compare_again").set_value("second").run()
+    assert not at.exception
+    assert "Network: Flatten → Dense 12 → Dense 10 softmax" in [c.value for c in at.caption]
+    [link] = [e for e in at.get("page_link") if e.proto.label == "Train again with changes"]
+    assert link.proto.page == "train" and "from=second" in link.proto.query_string

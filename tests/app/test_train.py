@@ -7,6 +7,7 @@ TensorFlow); the others never train.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mnist_core import runs
+from mnist_core import runs, specs
 from mnist_core.presets import PRESETS
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "train.py")
@@ -100,13 +101,19 @@ def test_quick_run_trains_and_links_to_evaluate(scratch_models):
     assert "Your" not in _texts(again)
 
 
-def test_demo_mode_disables_training(models_env, monkeypatch):
+def test_demo_mode_disables_training_but_not_the_editor(models_env, monkeypatch):
     monkeypatch.setenv("MNIST_STUDIO_DEMO", "1")
     at = _page().run()
     assert not at.exception
     assert at.button(key="train_start").disabled
-    assert at.selectbox(key="train_preset").disabled
     assert "Training is turned off in this demo" in _texts(at)
+    at.selectbox(key="net_add_type").set_value("Dense").run()
+    at.button(key="net_add").click().run()  # exploring shapes and costs still works
+    assert not at.exception and len(_layer_boxes(at)) == 6
+    assert at.button(key="train_start").disabled
+    wide = at.session_state["net_ids"][-1]
+    at.number_input(key=f"net_{wide}_units").set_value(4096).run()  # the demo's limits
+    assert "Too many parameters" in _texts(at) and "at most 1,000,000" in _texts(at)
 
 
 def test_a_run_whose_worker_died_is_reported_interrupted(scratch_models):
@@ -217,3 +224,105 @@ def test_a_damaged_run_in_the_job_address_says_why(damaged_runs, damaged_reasons
     text = _texts(at)
     assert "This run cannot be read" in text and damaged_reasons[name] in text
     assert not at.button(key="train_start").disabled
+
+
+# --------------------------------------------------------------------------- the network editor
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _layer_boxes(at: AppTest) -> list[str]:
+    """The headline of each layer's box, in order ("3 · MaxPooling2D → 5×5×48 · 0 parameters")."""
+    return [m.value for m in at.markdown if re.match(r"\*\*\d+ · ", str(m.value))]
+
+
+def test_the_editor_starts_from_the_preset_and_follows_edits(models_env):
+    at = _page().run()
+    assert not at.exception
+    fast = PRESETS["fast-cnn"].spec
+    assert _metrics(at)["Parameters"] == f"{317_402:,}"
+    assert _metrics(at)["Multiply-adds per image"] == f"{sum(c.madds for c in fast.costs()):,}"
+    assert _metrics(at)["Seconds per epoch (estimate)"].startswith(("≈", "under"))
+    assert _layer_boxes(at)[0] == "**1 · Conv2D** → 12×12×16 · 416 parameters"
+
+    # Add a layer: a Dense of 64 after the Dense of 256; its shape and the count follow.
+    at.selectbox(key="net_add_type").set_value("Dense").run()
+    at.button(key="net_add").click().run()
+    assert not at.exception
+    assert _layer_boxes(at)[-1] == f"**6 · Dense** → 64 · {256 * 64 + 64:,} parameters"
+    more = 317_402 - (256 * 10 + 10) + (256 * 64 + 64) + (64 * 10 + 10)
+    assert _metrics(at)["Parameters"] == f"{more:,}"
+    new = at.session_state["net_ids"][-1]
+    at.number_input(key=f"net_{new}_units").set_value(32).run()
+    assert _layer_boxes(at)[-1] == f"**6 · Dense** → 32 · {256 * 32 + 32:,} parameters"
+
+    # An impossible layer: a convolution after the dense layers gets its message, no Start.
+    at.selectbox(key="net_add_type").set_value("Conv2D").run()
+    at.button(key="net_add").click().run()
+    assert not at.exception
+    message = "Layer 7 (Conv2D): needs maps (height × width × channels) but meets 32 numbers"
+    assert message in _texts(at)
+    assert at.button(key="train_start").disabled
+    assert "Parameters" not in _metrics(at)
+
+    # Move it up past the Flatten: still wrong (a 3x3 kernel fits the 5x5 maps: not that)...
+    conv = at.session_state["net_ids"][-1]
+    for _ in range(3):
+        at.button(key=f"net_up_{conv}").click().run()
+    assert _layer_boxes(at)[3].startswith("**4 · Conv2D** → 3×3×16")
+    assert not at.button(key="train_start").disabled
+    # ... and remove it again: the network is the one before.
+    at.button(key=f"net_remove_{conv}").click().run()
+    assert _metrics(at)["Parameters"] == f"{317_402 - 256 * 10 - 10 + 256 * 32 + 32 + 330:,}"
+
+
+def test_scratch_json_paste_and_a_changed_network_is_custom(models_env):
+    at = _page().run()
+    at.button(key="net_scratch").click().run()
+    assert not at.exception and _layer_boxes(at) == []
+    assert "a linear classifier" in _texts(at)
+    assert _metrics(at)["Parameters"] == "7,850"
+
+    at.text_area(key="net_paste").input("{not json").run()
+    at.button(key="net_paste_use").click().run()
+    assert "Not valid JSON" in _texts(at) and not at.exception
+    lenet = {
+        "layers": [
+            {"type": "Conv2D", "filters": 6, "kernel_size": 5, "activation": "relu"},
+            {"type": "MaxPooling2D", "pool_size": 2},
+            {"type": "Flatten"},
+            {"type": "Dense", "units": 84, "activation": "relu"},
+        ],
+        "optimizer": "sgd-momentum",
+        "epochs": 3,
+    }
+    at.text_area(key="net_paste").input(json.dumps(lenet)).run()
+    at.button(key="net_paste_use").click().run()
+    assert not at.exception and len(_layer_boxes(at)) == 4
+    assert at.selectbox(key="train_optimizer").value == "sgd-momentum"
+    assert at.slider(key="train_epochs").value == 3
+    shown = specs.from_json(at.code[0].value)  # the JSON shown is the editor's network
+    assert shown.layers == specs.check(lenet).layers and shown.optimizer == "sgd-momentum"
+
+
+def test_train_again_with_changes_opens_the_runs_network(scratch_models):
+    layers = [{"type": "Flatten"}, {"type": "Dense", "units": 12}]
+    spec = specs.check({"layers": layers, "batch_size": 64})
+    params = runs.RunParams(epochs=1, batch_size=64, learning_rate=0.01, seed=1, val_fraction=0.1)
+    runs.create_run("custom", params, scratch_models, "old-custom", spec=spec.to_dict(),
+                    status="completed")  # fmt: skip
+    at = _page()
+    at.query_params["from"] = "old-custom"
+    at.run()
+    assert not at.exception
+    assert "The network of run old-custom is in the editor" in _texts(at)
+    assert _layer_boxes(at)[1] == f"**2 · Dense** → 12 · {784 * 12 + 12:,} parameters"
+    assert at.select_slider(key="train_batch_size").value == 64
+    assert "from" not in at.query_params
+
+    bad = _page()
+    bad.query_params["from"] = "no-such-run"
+    bad.run()
+    assert not bad.exception and "Could not open that run's network" in _texts(bad)

@@ -1,0 +1,78 @@
+"""What a network in the editor will be and cost, before it trains: each layer's output shape,
+parameters and multiply-adds, the seconds an epoch should take on this server, and the
+network drawn as the Inside page draws it."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import streamlit as st
+
+from mnist_core import estimate, specs
+from pages import inside_figures as pictures
+from pages import shared
+
+
+@st.cache_resource(show_spinner="Timing a few training steps on this server…")
+def calibration() -> estimate.Calibration:
+    """Measured once per server process (about two seconds)."""
+    return estimate.calibrate()
+
+
+def check(raw: dict) -> tuple[specs.Spec | None, tuple[int | None, str] | None]:
+    """(the checked spec, None), or (None, (the faulty layer's position or None, message))."""
+    try:
+        return specs.check(raw), None
+    except specs.SpecError as exc:
+        found = re.match(r"Layer (\d+)", str(exc))
+        return None, (int(found[1]) if found else None, str(exc))
+
+
+def _table(costs: list) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "#": [c.position for c in costs],
+            "Layer": [f"{c.kind} (added)" if c.added else c.kind for c in costs],
+            "Output": [pictures.shape_words(c.shape) for c in costs],
+            "Parameters": [c.params for c in costs],
+            "Multiply-adds": [c.madds for c in costs],
+        }
+    )
+
+
+def costs(spec: specs.Spec, train_images: int) -> None:
+    """The totals, the estimate and the layer table of a sound network."""
+    layer_costs = spec.costs()
+    params = sum(c.params for c in layer_costs)
+    madds = sum(c.madds for c in layer_costs)
+    val_images = round(train_images * spec.val_fraction)
+    seconds = estimate.epoch_seconds(calibration(), spec, train_images - val_images, val_images)
+    cols = st.columns(3)
+    cols[0].metric("Parameters", f"{params:,}", help="The numbers the network learns.")
+    cols[1].metric(
+        "Multiply-adds per image",
+        f"{madds:,}",
+        help="Arithmetic to read one picture (Dense and Conv2D layers).",
+    )
+    cols[2].metric(
+        "Seconds per epoch (estimate)",
+        f"≈ {shared.duration(seconds)}" if seconds >= 1 else "under 1 s",
+        help=f"An estimate for {train_images:,} training images on this server, from a few "
+        "training steps timed here once; other trainings and visitors can slow it down.",
+    )
+    st.dataframe(
+        _table(layer_costs),
+        hide_index=True,
+        key="net_costs",
+        column_config={
+            "Parameters": st.column_config.NumberColumn(format="localized"),
+            "Multiply-adds": st.column_config.NumberColumn(format="localized"),
+        },
+    )
+
+
+def diagram(spec: specs.Spec) -> None:
+    layer_costs = spec.costs()
+    configs = {c.name: c.config for c in layer_costs}
+    st.html(pictures.network_html(pictures.group_layers(layer_costs), configs))
