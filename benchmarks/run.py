@@ -6,6 +6,7 @@ and as ratios):
     best     best-cnn accuracy and training time; each seed preset against what its seed reported
     latency  single-image prediction (the Draw page's path) against plain model.predict
     eval     full test-set evaluation, every metric
+    startup  `predict` on one picture from a cold start against a bare `import tensorflow`
     app      server start to rendered home page, stroke end to new prediction, peak memory
     api      the REST API over loopback: one instance p50, 8 concurrent clients x 200 p95
     explain  how faithful each saliency map is (deletion test, 500 test images) against random
@@ -41,7 +42,7 @@ from mnist_core.data import load_mnist  # noqa: E402
 from mnist_core.training import TrainConfig, environment, train  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-SECTIONS = ("train", "best", "latency", "eval", "app", "api", "explain")
+SECTIONS = ("train", "best", "latency", "eval", "startup", "app", "api", "explain")
 
 
 def log(message: str) -> None:
@@ -361,6 +362,10 @@ def markdown(report: dict) -> str:
                 f"| full test-set evaluation ({ev['images']} images, every metric), median of "
                 f"{len(ev['seconds_all'])} | {ev['seconds_median']:.2f} s | - | - | ≤ 2 s |"
             )
+    if "startup" in r:
+        from startup_bench import startup_rows  # noqa: E402  (benchmarks/startup_bench.py)
+
+        lines += startup_rows(r["startup"])
     if "app" in r:
         app = r["app"]
         for key, label, target in (
@@ -537,6 +542,10 @@ def main(argv=None) -> int:
         measure("latency", bench_latency, data, model_path)
     if "eval" in sections:
         measure("eval", bench_evaluation, data, model_path)
+    if "startup" in sections:
+        from startup_bench import bench_startup  # noqa: E402  (benchmarks/startup_bench.py)
+
+        measure("startup", bench_startup, ROOT, model_path)
     if "app" in sections:
         from app_bench import bench_app  # noqa: E402  (benchmarks/app_bench.py: needs Chromium)
 
