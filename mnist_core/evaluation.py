@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .data import NUM_CLASSES, normalise
+from .digit_check import calibrate
 
 METRICS = ("precision", "recall", "f1")
 
@@ -177,9 +178,12 @@ def score(predictor: BatchPredictor, images: np.ndarray, labels: np.ndarray) -> 
 
     `predictor` is an `inference.Predictor` (or anything with its `predict_batch`: float32
     (N, 28, 28) in [0, 1] -> (N, 10) probabilities); `images` uint8 (N, 28, 28) as MNIST
-    stores them; `labels` integers (N,) in 0..9.
+    stores them; `labels` integers (N,) in 0..9. The probabilities are calibrated with the
+    predictor's `temperature` (its run's, 1 when it has none), as every prediction the app
+    shows is: the same answers, the confidences Draw would show for the same images.
     """
-    return evaluate(predictor.predict_batch(normalise(images)), labels)
+    probabilities = predictor.predict_batch(normalise(images))
+    return evaluate(calibrate(probabilities, getattr(predictor, "temperature", 1.0)), labels)
 
 
 def evaluate(probabilities: np.ndarray, y_true: np.ndarray) -> Evaluation:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mnist_core.evaluation import NUM_CLASSES, evaluate
+from mnist_core.evaluation import NUM_CLASSES, evaluate, score
 
 
 def one_hot_like(y_pred, confidence) -> np.ndarray:
@@ -314,3 +314,27 @@ def test_digits_never_predicted_match_sklearn_zero_division():
     ev = evaluate(one_hot_like(y_pred, np.full(300, 0.9)), y_true)
     assert_matches_sklearn(ev, y_true, y_pred)
     assert (ev.precision[[5, 7, 8, 9]] == 0).all() and ev.recall[6] == 0 and ev.f1[5] == 0
+
+
+def test_score_calibrates_with_the_predictors_temperature():
+    """The confidences Evaluate shows are those Draw shows: softened by the run's temperature;
+    the answers, and so every count, stay."""
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 4, (50, 10))
+    raw = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    images = rng.integers(0, 256, (50, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 50)
+
+    class Fixed:
+        def __init__(self, temperature):
+            self.temperature = temperature
+
+        def predict_batch(self, x):
+            assert len(x) == 50
+            return raw.astype(np.float32)
+
+    plain, warm = score(Fixed(1.0), images, labels), score(Fixed(2.0), images, labels)
+    assert np.array_equal(plain.y_pred, warm.y_pred) and plain.accuracy == warm.accuracy
+    soft = np.sqrt(raw) / np.sqrt(raw).sum(axis=1, keepdims=True)  # T = 2: p ** (1 / 2)
+    assert np.allclose(warm.confidence, soft.max(axis=1), atol=1e-6)
+    assert (warm.confidence < plain.confidence).all()
