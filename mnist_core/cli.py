@@ -382,6 +382,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                         "file": name,
                         "digit": prediction.digit,
                         "confidence": prediction.confidence,
+                        "is_digit": prediction.is_digit,
                         "method": method,
                         "target": target,
                         "input": _numbers(prediction.input_image),
@@ -393,8 +394,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
         elif not prediction.found:
             print(f"{name}: no digit found", file=args.results)
         else:
+            read = (
+                f"{prediction.digit} ({prediction.confidence:.1%})"
+                if prediction.is_digit
+                else f"not a digit (the model's best guess would be {prediction.digit})"
+            )
             print(
-                f"{name}: {prediction.digit} ({prediction.confidence:.1%})\n"
+                f"{name}: {read}\n"
                 f"{METHOD_NAMES[method]}, evidence for {target}: # strong, . weak, - against",
                 file=args.results,
             )

@@ -209,6 +209,7 @@ def test_explain_json_shows_what_the_model_saw_and_where_it_looked(
         assert saliency.shape == (28, 28) and saliency[x == 0].sum() == 0  # ink only (x input)
     assert np.array(four["saliency"]).sum() > 0.5  # p(4) went from near 0 (black) to near 1
     assert blank["digit"] is None and blank["input"] is None and blank["saliency"] is None
+    assert four["is_digit"] is True and one["is_digit"] is True and blank["is_digit"] is None
 
 
 def test_explain_target_and_steps_choose_what_is_explained(capsys, shipped_models_env, pictures):
@@ -647,3 +648,15 @@ def test_a_bad_spec_file_is_one_line_and_exit_2_before_tensorflow(tmp_path, cont
 def test_preset_and_spec_together_are_refused(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", "--preset", "fast-cnn", "--spec", "x.json")
     assert code == cli.EXIT_BAD_INPUT and err == "error: give --preset or --spec, not both\n"
+
+
+def test_explain_says_when_a_picture_is_not_a_digit(capsys, models_env, tmp_path):
+    line = tmp_path / "line.png"
+    picture = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(picture).line([(40, 150), (240, 135)], fill=255, width=18)
+    picture.save(line)
+    code, out, _ = run_cli(capsys, "explain", "--method", "occlusion", "--json", str(line))
+    [got] = [json.loads(row) for row in out.splitlines()]
+    assert code == 0 and got["is_digit"] is False and isinstance(got["digit"], int)
+    code, out, _ = run_cli(capsys, "explain", "--method", "occlusion", str(line))
+    assert out.splitlines()[0].startswith(f"{line}: not a digit") and "%" not in out.splitlines()[0]
