@@ -13,7 +13,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from mnist_core.errors import StudioError
 from mnist_core.preprocess import NO_DIGIT_MESSAGE
-from pages import draw_number, explorer, figures, shared
+from pages import draw_number, explorer, figures, pen_up, shared
 
 CANVAS_SIZE = 280  # px: ten canvas pixels per MNIST pixel
 SEEN_SCALE = 8  # the 28x28 model input shown at 224x224, pixel for pixel
@@ -166,8 +166,11 @@ mode = st.segmented_control(
 )
 number_mode = mode == "number"  # None (the choice clicked off) reads one digit
 
-draw_tab, upload_tab = st.tabs([":material/draw: Draw", ":material/image: Upload a picture"])
-with draw_tab:
+
+@st.fragment
+def drawing_area(run, others: list, number_mode: bool) -> None:
+    """The canvas and what the model reads in it. A fragment: a stroke (or Clear, or the pen
+    width) reruns only this, not the page with its model menus and the Upload tab."""
     if number_mode:
         pen, clear = st.columns([3, 1], vertical_alignment="bottom")
         stroke = pen.slider("Pen width", 5, 40, 14, key="number_stroke")
@@ -177,17 +180,23 @@ with draw_tab:
             st.info(draw_number.NUMBER_HINT)
         else:
             draw_number.show_number(drawing, run, "draw")
-    else:
-        canvas_side, result_side = st.columns([1, 2], gap="large")
-        with canvas_side:
-            stroke = st.slider("Pen width", 5, 40, 18, key="draw_stroke")
-            drawing = read_canvas(stroke)
-            st.button("Clear", icon=":material/ink_eraser:", on_click=_clear)
-        with result_side:
-            if drawing is None:
-                st.info(HINT)
-            else:
-                show_prediction(drawing, run, others, "draw")
+        return
+    canvas_side, result_side = st.columns([1, 2], gap="large")
+    with canvas_side:
+        stroke = st.slider("Pen width", 5, 40, 18, key="draw_stroke")
+        drawing = read_canvas(stroke)
+        st.button("Clear", icon=":material/ink_eraser:", on_click=_clear)
+    with result_side:
+        if drawing is None:
+            st.info(HINT)
+        else:
+            show_prediction(drawing, run, others, "draw")
+
+
+draw_tab, upload_tab = st.tabs([":material/draw: Draw", ":material/image: Upload a picture"])
+with draw_tab:
+    pen_up.send_strokes_at_once()
+    drawing_area(run, others, number_mode)
 
 with upload_tab:
     upload_side, result_side = st.columns([1, 2], gap="large")

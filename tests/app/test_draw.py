@@ -239,7 +239,7 @@ def test_a_16_bit_picture_is_shown_and_read(models_env):
         at.file_uploader(key="draw_upload").set_value(("deep.png", png(paper), "image/png")).run()
     assert not at.exception and not at.error
     assert [m.label for m in at.metric] == ["Prediction"]
-    assert any(image.captions == ["Your picture"] for image in at.image)
+    assert any(image.captions == ["Your picture: the digit read is boxed"] for image in at.image)
 
 
 # --------------------------------------------------------------------------- hardening

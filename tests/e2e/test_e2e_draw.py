@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pages import pen_up
 from tests.e2e.streamlit_page import (
     Locator,
     Page,
@@ -158,3 +159,18 @@ def test_an_uploaded_photo_shows_the_digit_it_read_boxed(draw_page: Page, mnist,
     wait_idle(draw_page)
     assert _red_pixels(shown.locator("img")) > 200  # the box is drawn, in red
     screenshot(draw_page, "draw-upload-box", top=draw_page.locator("h1"))
+
+
+def test_the_page_sends_each_stroke_at_once_through_the_canvas_own_button(draw_page: Page):
+    """pages/pen_up.py presses the canvas toolbar's send button when the pen lifts: the
+    script is on the page and the button it presses is there (by its title, which a new
+    version of the canvas could change)."""
+    assert draw_page.evaluate("() => window.mnistStudioPenUp") is True
+    titles = draw_page.evaluate(
+        """() => Array.from(document.querySelectorAll("*"))
+            .filter(e => e.shadowRoot && e.shadowRoot.querySelector(".dc-root"))
+            .flatMap(e => Array.from(e.shadowRoot.querySelectorAll(".dc-root button")))
+            .map(b => b.title)"""
+    )
+    assert pen_up.SEND_BUTTON in titles
+    draw_and_read(draw_page, ONE, "1")  # and drawing still works with it
