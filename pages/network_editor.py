@@ -6,6 +6,10 @@ Keras type), each argument under the key `net_<id>_<argument>` (the widget's own
 layer keeps its values when it moves), `net_output` (the output's activation) and
 `net_origin` (the preset the network started from, None from scratch). Loading a network
 must happen before the widgets are drawn: in a callback, or at the top of the page.
+
+Streamlit forgets a widget's value when a run does not draw it (a visit to another page), so
+`sync` keeps a copy of every value the editor and the Train form use in `net_kept` and puts
+back what was forgotten, at the top of every run of the Train page.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import streamlit as st
 from mnist_core import specs
 
 ADDABLE = list(specs.LAYER_ARGS)
+ARGS_PER_ROW = 3  # argument fields side by side in a layer's box
 NEW_LAYER = {  # the arguments a newly added layer starts with
     "Dense": {"units": 64, "activation": "relu"},
     "Conv2D": {"filters": 16, "kernel_size": 3, "activation": "relu"},
@@ -34,6 +39,16 @@ DEFAULTS = {  # Keras' defaults: an argument left at it is not written into the 
     "use_bias": True,
     "momentum": 0.99,
 }
+FORM_KEYS = (  # the Train form's widgets besides TRAINING_KEYS, kept the same way
+    "train_preset",
+    "train_val_pct",
+    "train_warmup_pct",
+    "train_patience",
+    "train_seed",
+    "train_quick",
+    "train_quick_size",
+    "net_add_type",
+)
 TRAINING_KEYS = {  # spec setting -> the Train form's widget key
     "epochs": "train_epochs",
     "batch_size": "train_batch_size",
@@ -73,6 +88,7 @@ def load(spec: specs.Spec, origin: str | None) -> None:
     state.train_val_pct = int(round(spec.val_fraction * 100))
     state.train_warmup_pct = int(round(spec.warmup_fraction * 100))
     state.train_patience = spec.patience or 0
+    sync()
 
 
 def _append(layer: dict[str, Any]) -> None:
@@ -95,12 +111,32 @@ def ensure_loaded(preset: str) -> None:
         load(get_preset(preset).spec, preset)
 
 
+def _kept_keys() -> list[str]:
+    state = st.session_state
+    keys = [*TRAINING_KEYS.values(), *FORM_KEYS]
+    for layer_id in state.get("net_ids", []):
+        keys += [_key(layer_id, arg) for arg in specs.LAYER_ARGS[state.net_types[layer_id]]]
+    return keys
+
+
+def sync() -> None:
+    """Remember each value the page has; put back each one Streamlit forgot (see above)."""
+    state = st.session_state
+    kept = state.setdefault("net_kept", {})
+    for key in _kept_keys():
+        if key in state:
+            kept[key] = state[key]
+        elif key in kept:
+            state[key] = kept[key]
+
+
 # --------------------------------------------------------------------------- callbacks
 
 
 def _add() -> None:
     kind = st.session_state.net_add_type
     _append({"type": kind, **NEW_LAYER.get(kind, {})})
+    sync()
 
 
 def _remove(layer_id: int) -> None:
@@ -202,25 +238,30 @@ def editor(costs: list | None, fault: tuple[int | None, str] | None) -> None:
     for position, layer_id in enumerate(ids, start=1):
         kind = state.net_types[layer_id]
         with st.container(border=True, key=f"net_layer_{layer_id}"):
-            head, up, down, remove = st.columns([8, 1, 1, 1], vertical_alignment="center")
             line = f"**{position} · {kind}**"
             if costs is not None:
                 cost = costs[position - 1]
                 line += f" → {'×'.join(map(str, cost.shape))} · {cost.params:,} parameters"
-            head.markdown(line)
-            up.button("↑", key=f"net_up_{layer_id}", on_click=_move, args=(layer_id, -1),
-                      disabled=position == 1, help="Move up")  # fmt: skip
-            down.button("↓", key=f"net_down_{layer_id}", on_click=_move, args=(layer_id, 1),
-                        disabled=position == len(ids), help="Move down")  # fmt: skip
-            remove.button("✕", key=f"net_remove_{layer_id}", on_click=_remove, args=(layer_id,),
-                          help="Remove this layer")  # fmt: skip
+            st.markdown(line)
             args = specs.LAYER_ARGS[kind]
-            if args:
-                for column, arg in zip(st.columns(len(args)), args, strict=True):
+            for first in range(0, len(args), ARGS_PER_ROW):
+                row = args[first : first + ARGS_PER_ROW]
+                for column, arg in zip(st.columns(ARGS_PER_ROW), row, strict=False):
                     with column:
                         _arg_widget(layer_id, kind, arg)
             if fault is not None and fault[0] == position:
                 st.error(fault[1], icon=":material/error:")
+            with st.container(horizontal=True, gap="small"):
+                st.button("Up", key=f"net_up_{layer_id}", on_click=_move, args=(layer_id, -1),
+                          disabled=position == 1, icon=":material/arrow_upward:",
+                          type="tertiary", help="Move this layer up")  # fmt: skip
+                st.button("Down", key=f"net_down_{layer_id}", on_click=_move,
+                          args=(layer_id, 1), disabled=position == len(ids),
+                          icon=":material/arrow_downward:", type="tertiary",
+                          help="Move this layer down")  # fmt: skip
+                st.button("Remove", key=f"net_remove_{layer_id}", on_click=_remove,
+                          args=(layer_id,), icon=":material/delete:", type="tertiary",
+                          help="Remove this layer")  # fmt: skip
     add_type, add_button = st.columns([3, 1], vertical_alignment="bottom")
     add_type.selectbox("Layer to add at the end", ADDABLE, key="net_add_type")
     add_button.button("Add layer", key="net_add", on_click=_add, icon=":material/add:")

@@ -32,17 +32,16 @@ def check(raw: dict) -> tuple[specs.Spec | None, tuple[int | None, str] | None]:
 def _table(costs: list) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "#": [c.position for c in costs],
-            "Layer": [f"{c.kind} (added)" if c.added else c.kind for c in costs],
-            "Output": [pictures.shape_words(c.shape) for c in costs],
+            "Layer": [f"{c.position} · {c.kind}" + (" (added)" if c.added else "") for c in costs],
+            "Output": ["×".join(map(str, c.shape)) for c in costs],
             "Parameters": [c.params for c in costs],
             "Multiply-adds": [c.madds for c in costs],
         }
     )
 
 
-def costs(spec: specs.Spec, train_images: int) -> None:
-    """The totals, the estimate and the layer table of a sound network."""
+def totals(spec: specs.Spec, train_images: int) -> None:
+    """Parameters, multiply-adds and the estimated seconds per epoch, side by side."""
     layer_costs = spec.costs()
     params = sum(c.params for c in layer_costs)
     madds = sum(c.madds for c in layer_costs)
@@ -61,13 +60,19 @@ def costs(spec: specs.Spec, train_images: int) -> None:
         help=f"An estimate for {train_images:,} training images on this server, from a few "
         "training steps timed here once; other trainings and visitors can slow it down.",
     )
+
+
+def table(spec: specs.Spec) -> None:
+    """Each layer's output, parameters and multiply-adds."""
     st.dataframe(
-        _table(layer_costs),
+        _table(spec.costs()),
         hide_index=True,
         key="net_costs",
         column_config={
-            "Parameters": st.column_config.NumberColumn(format="localized"),
-            "Multiply-adds": st.column_config.NumberColumn(format="localized"),
+            "Layer": st.column_config.TextColumn(help="Position · Keras type"),
+            "Output": st.column_config.TextColumn(help="Height × width × maps, or numbers"),
+            "Parameters": st.column_config.NumberColumn(format="localized", width="small"),
+            "Multiply-adds": st.column_config.NumberColumn(format="localized", width="small"),
         },
     )
 

@@ -188,12 +188,14 @@ st.caption(
     "Layers from the picture (28×28 pixels) to the answer, top to bottom. Change any of them; "
     "the shapes, the cost and the drawing follow at once."
 )
-edit, view = st.columns([3, 2], gap="large")
+if spec is not None:
+    network_view.totals(spec, train_form.train_images())
+edit, view = st.columns(2, gap="large")
 with edit:
     network_editor.editor(spec.costs() if spec else None, fault)
 with view:
     if spec is not None:
-        network_view.costs(spec, train_form.train_images())
+        network_view.table(spec)
     else:
         st.error(fault[1], icon=":material/error:")
 if spec is not None:

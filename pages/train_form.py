@@ -31,6 +31,7 @@ def _apply_preset() -> None:
 
 def start() -> None:
     """Defaults, once per session: fast-cnn in the editor, seed 42, a full run."""
+    network_editor.sync()
     if "train_preset" not in st.session_state:
         st.session_state.train_preset = "fast-cnn"
         st.session_state.train_seed = 42

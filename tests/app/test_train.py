@@ -326,3 +326,22 @@ def test_train_again_with_changes_opens_the_runs_network(scratch_models):
     bad.query_params["from"] = "no-such-run"
     bad.run()
     assert not bad.exception and "Could not open that run's network" in _texts(bad)
+
+
+def test_the_network_survives_a_visit_to_another_page(models_env):
+    """Streamlit forgets the values of widgets another page did not draw; the editor keeps them."""
+    at = AppTest.from_file(str(Path(PAGE).parents[1] / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at.switch_page("pages/train.py").run()
+    at.button(key="net_scratch").click().run()
+    at.selectbox(key="net_add_type").set_value("Dense").run()
+    at.button(key="net_add").click().run()
+    dense = at.session_state["net_ids"][-1]
+    at.number_input(key=f"net_{dense}_units").set_value(20).run()
+    at.slider(key="train_epochs").set_value(3).run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert _layer_boxes(at) == ["**1 · Dense**"]  # right after the picture: it says why not
+    assert "Layer 1 (Dense): meets 1 map of 28×28; put Flatten" in _texts(at)
+    assert at.number_input(key=f"net_{dense}_units").value == 20
+    assert at.slider(key="train_epochs").value == 3
