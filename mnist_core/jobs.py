@@ -33,6 +33,7 @@ from pathlib import Path
 from . import paths, runs
 from .config import TrainConfig, prepare_run
 from .errors import InputError
+from .fine_tune import FineTuneConfig
 
 LOG_DIR_NAME = ".logs"  # worker output, beside the run directories
 
@@ -132,12 +133,15 @@ class TrainingQueue:
 
     # ------------------------------------------------------------------ public API
 
-    def submit(self, config: TrainConfig) -> Job:
-        """Queue a training and create its run directory; InputError for bad parameters or in
-        demo mode, before anything is queued or written."""
+    def submit(self, config: TrainConfig | FineTuneConfig) -> Job:
+        """Queue a training (or a fine-tuning) and create its run directory; InputError for
+        bad parameters or in demo mode, before anything is queued or written."""
         if paths.demo_mode():
             raise InputError("Training is turned off in this demo.")
-        run = prepare_run(config, self.models_dir)
+        if isinstance(config, FineTuneConfig):
+            run = config.prepare(self.models_dir)
+        else:
+            run = prepare_run(config, self.models_dir)
         job = Job(run.id, run.preset)
         with self._lock:
             self._queued.append(job)

@@ -32,3 +32,10 @@ def demo_mode() -> bool:
     as well, so a forged request cannot get past a disabled button.
     """
     return os.environ.get("MNIST_STUDIO_DEMO", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def own_digits_dir() -> Path:
+    """Where your own digits are kept (`MNIST_OWN_DIGITS_DIR`, default `.your-digits` in the
+    models folder: hidden, so it is never taken for a run). Unused in demo mode."""
+    value = os.environ.get("MNIST_OWN_DIGITS_DIR")
+    return Path(value) if value else models_dir() / ".your-digits"

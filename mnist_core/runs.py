@@ -149,6 +149,9 @@ class RunMeta:
     # The network and its training settings as trained (`specs.Spec.to_dict`); None in runs
     # made before specs existed, whose preset's spec is the one.
     spec: dict[str, Any] | None = None
+    # A run fine-tuned on your own digits (`fine_tune`): {"from": the run it started from,
+    # "digits": how many of yours, "own_share", "mnist_images"}; None for any other run.
+    fine_tuned: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -176,6 +179,7 @@ class RunMeta:
             raise ValueError(f"temperature must be positive, got {temperature!r}")
         _check("environment", values.get("environment", {}), dict)
         _check("spec", values.get("spec"), dict, optional=True)
+        _check("fine_tuned", values.get("fine_tuned"), dict, optional=True)
         if values.get("params") is not None:
             values["params"] = _record(RunParams, "params", values["params"])
         if values.get("data") is not None:

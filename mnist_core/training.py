@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import recipe, runs
+from . import fine_tune, recipe, runs
 from .callbacks import AtomicBestCheckpoint, ProgressFile, StopOnRequest, WeightSnapshots
 from .callbacks.atomic_checkpoint import save
 from .config import BOUNDS, TrainConfig, prepare_run, spec_of  # noqa: F401  (this module's API)
@@ -200,6 +200,9 @@ def train_run(
             x_all, y_all, params.val_fraction, params.seed
         )
         x_test, y_test = data.x_test[: params.test_limit], data.y_test[: params.test_limit]
+        tuned = run.meta.fine_tuned is not None  # MNIST plus your digits, from a trained model
+        if tuned:
+            x_train, y_train = fine_tune.training_set(run, x_train, y_train)
         runs.update_meta(
             run,
             data={
@@ -219,7 +222,7 @@ def train_run(
         keras.utils.set_random_seed(params.seed)
         tf.config.experimental.enable_op_determinism()
         steps = math.ceil(len(x_train) / params.batch_size)
-        model = build_model(spec)
+        model = fine_tune.start_model(run) if tuned else build_model(spec)
         model.compile(
             optimizer=recipe.make_optimizer(spec, params.learning_rate, steps * params.epochs),
             loss=recipe.loss(spec),
