@@ -15,6 +15,12 @@ PAGES = [
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
     st.Page("pages/inside.py", title="Inside", icon=":material/neurology:", url_path="inside"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    st.Page(
+        "pages/your_digits.py",
+        title="Your digits",
+        icon=":material/collections:",
+        url_path="your-digits",
+    ),
     # Where the server sends addresses that name no page (see serve.py); not in the menu.
     st.Page(
         "pages/not_found.py", title="Page not found", url_path="not-found", visibility="hidden"

@@ -13,7 +13,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from mnist_core.errors import StudioError
 from mnist_core.preprocess import NO_DIGIT_MESSAGE
-from pages import draw_number, explorer, figures, pen_up, shared
+from pages import draw_number, explorer, figures, own_digit_form, pen_up, shared
 
 CANVAS_SIZE = 280  # px: ten canvas pixels per MNIST pixel
 SEEN_SCALE = 8  # the 28x28 model input shown at 224x224, pixel for pixel
@@ -87,6 +87,7 @@ def show_prediction(image, run, others: list, where: str) -> None:
         "pixels made it answer as it did.",
     ):
         shared.look_inside(run, prediction.input_image, LOOKED_AT[where])
+    own_digit_form.tell_the_digit(prediction.input_image, prediction.digit, where)
     seen, bars = st.columns([1, 2])
     seen.image(
         explorer.enlarge(prediction.input_image, SEEN_SCALE),
