@@ -12,6 +12,12 @@ PAGES = [
     st.Page(
         "pages/evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="evaluate"
     ),
+    st.Page(
+        "pages/robustness.py",
+        title="Robustness",
+        icon=":material/shield:",
+        url_path="robustness",
+    ),
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
     st.Page("pages/inside.py", title="Inside", icon=":material/neurology:", url_path="inside"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),

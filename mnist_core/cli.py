@@ -1,4 +1,4 @@
-"""The command line: `python -m mnist_core {fetch,train,spec,list,evaluate,predict,read,explain,export}`.
+"""The command line: `python -m mnist_core {fetch,train,spec,list,evaluate,robustness,predict,read,explain,export}`.
 
 Expected faults (bad files, bad values, unknown names) print one line on stderr and exit
 with status 2; nothing else is caught, so a real bug keeps its traceback.
@@ -239,6 +239,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     print(
         result.per_class_table().to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+        file=args.results,
+    )
+    return 0
+
+
+def cmd_robustness(args: argparse.Namespace) -> int:
+    from .corruptions import CORRUPTIONS
+    from .robustness import for_model
+
+    model_path = runs.resolve_model_path(args.model)
+    if args.images is not None and not 1 <= args.images <= 10_000:
+        raise InputError(f"--images must be between 1 and 10000, got {args.images}")
+    bar = ProgressBar()
+    result = for_model(model_path, progress=bar.show, images=args.images)
+    if bar.last:
+        bar.done()
+    if args.json:
+        figures = result.to_json()
+        for scores in (figures["clean"], *figures["corrupted"].values()):
+            for score in scores.values():
+                del score["wrong"]  # the first few indices: for the page's gallery
+        print(json.dumps({"model": str(model_path), **figures}), file=args.results)
+        return 0
+    print(f"Model: {model_path}, the first {result.images} test images", file=args.results)
+    print(f"{'':16} {'as the app reads it':>20} {'the network alone':>18}", file=args.results)
+    rows = [("As they are", result.clean)]
+    rows += [(c.title, result.corrupted[name]) for name, c in CORRUPTIONS.items()]
+    for title, scores in rows:
+        app, model = scores["app"].accuracy, scores["model"].accuracy
+        print(f"{title:16} {app:>20.2%} {model:>18.2%}", file=args.results)
+    print(
+        f"{'Mean, corrupted':16} {result.mean('app'):>20.2%} {result.mean('model'):>18.2%}",
         file=args.results,
     )
     return 0
@@ -486,6 +518,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="run id, run directory or .keras file (default: shipped model)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "robustness", help="accuracy on the test set under corruptions (rotation, noise, ...)"
+    )
+    p.add_argument("--model", help="run id, run directory or .keras file (default: shipped model)")
+    p.add_argument("--images", type=int, help="only the first N test images (default: all)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_robustness)
 
     p = sub.add_parser("predict", help="classify image files")
     p.add_argument("images", nargs="+", metavar="IMAGE")

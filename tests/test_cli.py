@@ -660,3 +660,30 @@ def test_explain_says_when_a_picture_is_not_a_digit(capsys, models_env, tmp_path
     assert code == 0 and got["is_digit"] is False and isinstance(got["digit"], int)
     code, out, _ = run_cli(capsys, "explain", "--method", "occlusion", str(line))
     assert out.splitlines()[0].startswith(f"{line}: not a digit") and "%" not in out.splitlines()[0]
+
+
+def test_robustness_json_gives_each_corruption_both_ways(capsys, shipped_models_env):
+    from mnist_core.corruptions import CORRUPTIONS
+
+    code, out, _ = run_cli(capsys, "robustness", "--images", "30", "--json")
+    [line] = out.splitlines()
+    got = json.loads(line)
+    assert code == 0 and got["images"] == 30 and set(got["corrupted"]) == set(CORRUPTIONS)
+    for scores in (got["clean"], *got["corrupted"].values()):
+        assert set(scores) == {"app", "model"}
+        assert all(0 <= s["accuracy"] <= 1 and set(s) == {"accuracy"} for s in scores.values())
+    assert (
+        got["corrupted"]["inversion"]["app"]["accuracy"]
+        > got["corrupted"]["inversion"]["model"]["accuracy"]
+    )
+    code, out, _ = run_cli(capsys, "robustness", "--images", "30")
+    assert code == 0 and "Crossed out" in out and out.splitlines()[-1].startswith("Mean, corrupted")
+
+
+def test_robustness_refuses_a_bad_image_count_in_one_line(capsys, shipped_models_env):
+    code, out, err = run_cli(capsys, "robustness", "--images", "0")
+    assert (
+        code == 2
+        and out == ""
+        and err.strip() == "error: --images must be between 1 and 10000, got 0"
+    )
