@@ -44,7 +44,7 @@ def read_canvas(stroke_width: int) -> np.ndarray | None:
 
 def predict(run, image):
     """`run`'s Prediction for `image`, or None after a one-line error."""
-    from mnist_core.inference import predict_image  # here: TensorFlow loads at the first prediction
+    from mnist_core.inference import predict_image  # here: the page draws before LiteRT loads
 
     try:
         return predict_image(shared.predictor(run.model_path), image)
