@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mnist_core import digit_files, fine_tune
+from mnist_core import digit_files, fine_tune, paths
 from mnist_core.errors import StudioError
 from mnist_core.evaluation import score
 from pages import explorer, figures, own_digit_form, shared
@@ -52,7 +52,7 @@ def evaluate_on(x, y) -> None:
     st.metric(
         "Accuracy on your digits",
         f"{result.accuracy:.0%}",
-        f"{len(y)} digits",
+        f"{len(y)} digit{'s' if len(y) != 1 else ''}",
         delta_color="off",
         delta_arrow="off",
     )
@@ -137,7 +137,7 @@ st.caption(
     + (
         "In this demo they live in your browser session only: nothing is kept on the server."
         if shared.demo_mode()
-        else "They are kept on this computer, in the models folder's .your-digits."
+        else f"They are kept on this computer, in {paths.own_digits_dir()}."
     )
 )
 if "own_notice" in st.session_state:

@@ -111,6 +111,7 @@ def test_a_base_deleted_before_its_turn_fails_in_one_line(models, own, mnist):
     assert "\n" not in failed.meta.error
 
 
+@pytest.mark.slow  # a real worker process (it loads MNIST and TensorFlow)
 def test_the_queue_runs_a_fine_tuning_in_its_worker(models, own, monkeypatch):
     """The app's way: submitted to the training queue, trained by `python -m mnist_core train
     --run-dir` in a worker process, as any run."""
