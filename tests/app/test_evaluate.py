@@ -239,3 +239,13 @@ def test_a_damaged_run_in_the_address_is_explained_and_another_shown(
         assert "not available" in warning
     else:
         assert damaged_reasons[name] in warning
+
+
+def test_the_runs_network_is_shown_with_a_link_to_train_it_again(models_env):
+    at = _page().run()
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    # The tiny default run (conftest.py) is seed-mlp-dropout.
+    assert "Network: Flatten → Dense 128 relu → Dropout 0.2 → Dense 10 softmax" in captions
+    [link] = [e for e in at.get("page_link") if e.proto.label == "Train again with changes"]
+    assert link.proto.page == "train" and link.proto.query_string == "from=default"
