@@ -88,19 +88,26 @@ KERAS_CONVNET = {
     "epochs": 15,
 }
 
-# Few multiply-adds per image (~0.8M), wide enough to reach 99% in one pass over the data.
-# A strided 5x5 first conv (no full-size 24x24 maps, no pooling there) costs about half the
-# wall-clock time of a 5x5x24 conv + pool first layer for the same accuracy (measured).
+BN = {"type": "BatchNormalization", "momentum": BN_MOMENTUM}
+RELU = {"type": "Activation", "activation": "relu"}
+
+# Few multiply-adds per image (~1.1M), enough to pass 99% in one pass over the data. A
+# strided 5x5 first conv (no full-size 24x24 maps) costs about half the time of a 5x5 conv +
+# pool first layer for the same accuracy. Pooling before the ReLU gives the same numbers (both
+# keep the maximum) on a quarter of the values. Chosen on validation images (6,000 held out of
+# the training set, mean of 3 seeds): label smoothing 0.1 took one epoch from 98.69% to 98.90%,
+# batch norm as well to 99.04%, and it varied less between seeds.
 FAST_CNN = {
     "layers": [
-        conv(16, 5, strides=2, activation="relu"),  # 12x12x16
-        conv(48, 3, activation="relu"),  # 10x10x48
-        {"type": "MaxPooling2D", "pool_size": 2},  # 5x5x48
+        conv(16, 5, strides=2, use_bias=False), BN, RELU,  # 12x12x16
+        conv(48, 3, use_bias=False),  # 10x10x48
+        {"type": "MaxPooling2D", "pool_size": 2}, BN, RELU,  # 5x5x48
         FLATTEN,
         dense(256),
     ],
     "optimizer": "adam-fast", "learning_rate": 1e-2, "schedule": "warmup-cosine",
-    "warmup_fraction": 0.2, "batch_size": 256, "epochs": 1, "val_fraction": 0.0,
+    "warmup_fraction": 0.2, "label_smoothing": 0.1, "batch_size": 256, "epochs": 1,
+    "val_fraction": 0.0,
 }  # fmt: skip
 
 # Batch-normalised CNN, cheap where the maps are large: one 5x5 conv at full size, then
@@ -134,15 +141,16 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("seed-mlp-100-sigmoid", "Seed project MLP: 784-100 ReLU, 10 sigmoid outputs; Adam, 10 epochs.",
            check(SEED_MLP_100, LIMITS), source="seed project"),
     Preset("seed-mlp-128-64-16", "Seed project MLP: 784-128-64-16 ReLU, softmax; Adam, batch 1000, "
-           "100 epochs (reported 97.67%).", check(SEED_MLP_128_64_16, LIMITS), reported_accuracy=0.9767,
+           "100 epochs.", check(SEED_MLP_128_64_16, LIMITS), reported_accuracy=0.9767,
            source="seed project"),
     Preset("seed-mlp-dropout", "Keras beginner MLP: Dense 128 ReLU, dropout 0.2, Dense 10; Adam, 5 epochs.",
            check(SEED_MLP_DROPOUT, LIMITS), source="TensorFlow beginner quickstart"),
     Preset("keras-convnet", "Keras example convnet: conv 32, conv 64, dropout 0.5; batch 128, 15 epochs "
-           "(reported 99.22%). The baseline.", check(KERAS_CONVNET, LIMITS), reported_accuracy=0.9922,
+           "as published. The baseline.", check(KERAS_CONVNET, LIMITS), reported_accuracy=0.9922,
            source="keras-io examples/vision/mnist_convnet.py"),
-    Preset("fast-cnn", "Small CNN tuned for wall-clock time (strided 5x5 conv 16, conv 48, dense 256): "
-           "about 99% test accuracy in one epoch.", check(FAST_CNN, LIMITS), source="MNIST Studio"),
+    Preset("fast-cnn", "Small CNN tuned for wall-clock time (strided 5x5 conv 16, conv 48, batch norm, "
+           "dense 256), one epoch with label smoothing: the quickest preset.",
+           check(FAST_CNN, LIMITS), source="MNIST Studio"),
     Preset("best-cnn", "Batch-normalised CNN, trained on shifted, rotated and zoomed digits with a "
            "warm-up + cosine schedule, 12 epochs: the most accurate preset.", check(BEST_CNN, LIMITS),
            source="MNIST Studio"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -47,3 +49,11 @@ def test_unknown_preset_lists_the_choices():
         InputError, match="Unknown preset 'nope'; choose one of: seed-mlp-100-sigmoid"
     ):
         presets.get_preset("nope")
+
+
+@pytest.mark.parametrize("name", list(presets.PRESETS))
+def test_descriptions_carry_no_measured_figures(name):
+    # Accuracies and times belong to benchmarks/results/ and the README, with their date,
+    # machine and load: a description says what a preset is, not what it scored once.
+    description = presets.get_preset(name).description
+    assert not re.search(r"\d\s*%|\d\s*(s|seconds|min)\b", description), description

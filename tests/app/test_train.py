@@ -242,27 +242,30 @@ def test_the_editor_starts_from_the_preset_and_follows_edits(models_env):
     at = _page().run()
     assert not at.exception
     fast = PRESETS["fast-cnn"].spec
-    assert _metrics(at)["Parameters"] == f"{317_402:,}"
-    assert _metrics(at)["Multiply-adds per image"] == f"{sum(c.madds for c in fast.costs()):,}"
+    costs = fast.costs()
+    total, n = sum(c.params for c in costs), len(fast.layers)  # the preset's, output included
+    assert _metrics(at)["Parameters"] == f"{total:,}"
+    assert _metrics(at)["Multiply-adds per image"] == f"{sum(c.madds for c in costs):,}"
     assert _metrics(at)["Seconds per epoch (estimate)"].startswith(("≈", "under"))
-    assert _layer_boxes(at)[0] == "**1 · Conv2D** → 12×12×16 · 416 parameters"
+    assert _layer_boxes(at)[0] == f"**1 · Conv2D** → 12×12×16 · {costs[0].params:,} parameters"
+    assert len(_layer_boxes(at)) == n and _layer_boxes(at)[-1].startswith(f"**{n} · Dense** → 256")
 
     # Add a layer: a Dense of 64 after the Dense of 256; its shape and the count follow.
     at.selectbox(key="net_add_type").set_value("Dense").run()
     at.button(key="net_add").click().run()
     assert not at.exception
-    assert _layer_boxes(at)[-1] == f"**6 · Dense** → 64 · {256 * 64 + 64:,} parameters"
-    more = 317_402 - (256 * 10 + 10) + (256 * 64 + 64) + (64 * 10 + 10)
+    assert _layer_boxes(at)[-1] == f"**{n + 1} · Dense** → 64 · {256 * 64 + 64:,} parameters"
+    more = total - (256 * 10 + 10) + (256 * 64 + 64) + (64 * 10 + 10)
     assert _metrics(at)["Parameters"] == f"{more:,}"
     new = at.session_state["net_ids"][-1]
     at.number_input(key=f"net_{new}_units").set_value(32).run()
-    assert _layer_boxes(at)[-1] == f"**6 · Dense** → 32 · {256 * 32 + 32:,} parameters"
+    assert _layer_boxes(at)[-1] == f"**{n + 1} · Dense** → 32 · {256 * 32 + 32:,} parameters"
 
     # An impossible layer: a convolution after the dense layers gets its message, no Start.
     at.selectbox(key="net_add_type").set_value("Conv2D").run()
     at.button(key="net_add").click().run()
     assert not at.exception
-    message = "Layer 7 (Conv2D): needs maps (height × width × channels) but meets 32 numbers"
+    message = f"Layer {n + 2} (Conv2D): needs maps (height × width × channels) but meets 32 numbers"
     assert message in _texts(at)
     assert at.button(key="train_start").disabled
     assert "Parameters" not in _metrics(at)
@@ -271,11 +274,11 @@ def test_the_editor_starts_from_the_preset_and_follows_edits(models_env):
     conv = at.session_state["net_ids"][-1]
     for _ in range(3):
         at.button(key=f"net_up_{conv}").click().run()
-    assert _layer_boxes(at)[3].startswith("**4 · Conv2D** → 3×3×16")
+    assert _layer_boxes(at)[n - 2].startswith(f"**{n - 1} · Conv2D** → 3×3×16")
     assert not at.button(key="train_start").disabled
     # ... and remove it again: the network is the one before.
     at.button(key=f"net_remove_{conv}").click().run()
-    assert _metrics(at)["Parameters"] == f"{317_402 - 256 * 10 - 10 + 256 * 32 + 32 + 330:,}"
+    assert _metrics(at)["Parameters"] == f"{total - 256 * 10 - 10 + 256 * 32 + 32 + 330:,}"
 
 
 def test_scratch_json_paste_and_a_changed_network_is_custom(models_env):
