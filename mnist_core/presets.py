@@ -110,6 +110,12 @@ FAST_CNN = {
     "val_fraction": 0.0,
 }  # fmt: skip
 
+# fast-cnn's network for eight epochs on shifted, rotated and zoomed digits, one cycle of the
+# learning rate. Chosen on validation images (6,000 held out, mean of 2 seeds): 99.50%, against
+# 99.44% in 5 epochs, 99.36% in 5 without the augmentation, 99.47% (one seed) in 5 with twice
+# the filters at twice the time.
+ACCURATE_CNN = {**FAST_CNN, "schedule": "one-cycle", "augment": True, "epochs": 8}
+
 # Batch-normalised CNN, cheap where the maps are large: one 5x5 conv at full size, then
 # learned (strided) downsampling, the width spent at 12x12 and below; dense head with dropout.
 # About 6.6M multiply-adds per image, less than half of a 32-32-32s2 / 64-64-64s2 stack.
@@ -151,6 +157,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("fast-cnn", "Small CNN tuned for wall-clock time (strided 5x5 conv 16, conv 48, batch norm, "
            "dense 256), one epoch with label smoothing: the quickest preset.",
            check(FAST_CNN, LIMITS), source="MNIST Studio"),
+    Preset("accurate-cnn", "fast-cnn's network trained for 8 epochs on shifted, rotated and zoomed "
+           "digits with a one-cycle schedule: accurate in little time.", check(ACCURATE_CNN, LIMITS),
+           source="MNIST Studio"),
     Preset("best-cnn", "Batch-normalised CNN, trained on shifted, rotated and zoomed digits with a "
            "warm-up + cosine schedule, 12 epochs: the most accurate preset.", check(BEST_CNN, LIMITS),
            source="MNIST Studio"),
