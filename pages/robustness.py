@@ -47,8 +47,9 @@ def bars(result: rb.Robustness) -> go.Figure:
             y=values,
             name=title,
             marker_color=COLOURS[path],
-            text=[f"{v:.0%}" if v < 0.995 else f"{v:.1%}" for v in values],
+            text=[f"{v:.1%}" for v in values],
             textposition="outside",
+            textfont={"size": 10},
             hovertemplate="%{x}: %{y:.2%}<extra>" + title + "</extra>",
         )
     figures.styled(fig, None, height=380)
