@@ -498,7 +498,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--val-fraction", type=float, help="share of training images held out")
     p.add_argument("--train-limit", type=int, help="train on the first N images only")
-    p.add_argument("--test-limit", type=int, help="test on the first N test images only")
+    p.add_argument(
+        "--test-limit",
+        type=int,
+        help="score on the first N test images only (for tests: every figure the app shows is on all 10,000)",
+    )
     p.add_argument("--run-id", help="name of the run directory (default: time-preset-random)")
     p.add_argument(
         "--run-dir", help="train the queued run in this directory (what the app's worker does)"

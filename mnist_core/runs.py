@@ -69,6 +69,8 @@ STATUS_WORDS = {
     "invalid": "Unreadable",
     "unknown": "Not found",
 }
+FULL_TRAIN_IMAGES = 60_000  # MNIST's training set, validation included
+FULL_TEST_IMAGES = 10_000  # MNIST's test set: every accuracy the app shows is on all of it
 ACTIVE = ("queued", "starting", "running")  # a process will still change the run
 _WRITTEN = ("queued", "starting", "running", "completed", "stopped", "failed", "cancelled")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -260,11 +262,36 @@ class Run:
         """What people call the run: its id, or "default (shipped)"."""
         return "default (shipped)" if self.is_default else self.id
 
+    @property
+    def train_images(self) -> int | None:
+        """How many MNIST training images the run read (validation included): the slice of a
+        quick run, else all 60,000; None when run.json says nothing about it."""
+        params = self.meta.params
+        if params is None:
+            return None
+        return min(params.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
+
+    @property
+    def is_quick(self) -> bool:
+        """A quick run: it learned from a slice of the training images, not all of them."""
+        images = self.train_images
+        return images is not None and images < FULL_TRAIN_IMAGES
+
+    @property
+    def test_images(self) -> int | None:
+        """How many test images `test_accuracy` was measured on (all 10,000 but in tests)."""
+        return self.meta.data.test_examples if self.meta.data else None
+
     def label(self) -> str:
-        """A one-line description for menus: name, preset, accuracy."""
+        """A one-line description for menus: name, preset, accuracy, and for a quick run how
+        many images it learned from ("quick: 2,000 images")."""
         acc = self.test_accuracy
         acc_text = f"{acc:.2%}" if acc is not None else STATUS_WORDS[self.status].lower()
-        return f"{self.name} · {self.preset} · {acc_text}"
+        tested = self.test_images
+        if acc is not None and tested is not None and tested < FULL_TEST_IMAGES:
+            acc_text += f" on {tested:,} test images"
+        quick = f" · quick: {self.train_images:,} images" if self.is_quick else ""
+        return f"{self.name} · {self.preset} · {acc_text}{quick}"
 
 
 def process_alive(pid: Any, host: Any) -> bool:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from mnist_core import runs
 from mnist_core.errors import StudioError
-from pages import figures, run_views, shared
+from pages import figures, model_summary, run_views, shared
 
 METRICS = {
     "val_accuracy": "Validation accuracy",
@@ -16,6 +16,14 @@ METRICS = {
     "loss": "Training loss",
 }
 DEFAULT_SELECTED = 3  # completed runs drawn when the page opens
+
+
+def _learned_from(run: runs.Run) -> str | None:
+    """ "60,000 images", or "2,000 images (quick)" for a run on a slice of them."""
+    images = run.train_images
+    if images is None:
+        return None
+    return f"{images:,} images" + (" (quick)" if run.is_quick else "")
 
 
 def _table(all_runs: list[runs.Run]) -> pd.DataFrame:
@@ -28,6 +36,7 @@ def _table(all_runs: list[runs.Run]) -> pd.DataFrame:
             {
                 "Run": run.name,
                 "Test accuracy": run.test_accuracy,
+                "Learned from": _learned_from(run),
                 "Status": runs.STATUS_WORDS[run.status],
                 "Started": meta.started_at or meta.created_at,
                 "Time": meta.train_seconds,
@@ -85,6 +94,11 @@ st.dataframe(
             width=120,
             help="Share of the test pictures read right",
         ),
+        "Learned from": st.column_config.TextColumn(
+            width=140,
+            help="How many training images the run learned from; a quick run learned from a "
+            "slice and is less accurate for it.",
+        ),
         "Status": st.column_config.TextColumn(width=95),
         "Started": st.column_config.DatetimeColumn(format="distance", width=100),
         "Time": st.column_config.NumberColumn(format="%.0f s", width=60, help="Training time"),
@@ -131,6 +145,13 @@ if chosen:
         )
 else:
     st.info("Choose one or more runs to draw their learning curves.")
+
+st.header("Networks")
+if chosen:
+    st.caption("Each chosen run's layers: what each hands on for one image, and what it learns.")
+    model_summary.side_by_side([by_id[run_id] for run_id in chosen], key="compare_layers")
+else:
+    st.info("Choose runs above to see their layers side by side.")
 
 st.header("Train again with changes")
 again = st.selectbox(

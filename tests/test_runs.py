@@ -308,3 +308,24 @@ def test_weight_snapshots_that_would_unpack_too_big_are_not_read(tmp_path, monke
     assert runs.read_weight_snapshots(tmp_path) is None
     monkeypatch.setattr(runs, "MAX_WEIGHTS_BYTES", 10_000)
     assert runs.read_weight_snapshots(tmp_path).images.shape == (3, 4, 5, 5)
+
+
+def test_quick_runs_are_marked_and_say_what_they_learned_from(tmp_path):
+    """Menus tell a quick run (a slice of the training images) from a full one, and say when an
+    accuracy was measured on fewer than the 10,000 test images (only tests and the CLI do that)."""
+    data = {"source": "x", "sha256": {}, "train_examples": 1800, "val_examples": 200}
+    quick = runs.RunParams(1, 32, 0.001, 1, 0.1, train_limit=2000)
+    run = runs.create_run("fast-cnn", quick, models_dir=tmp_path, run_id="q")
+    run = runs.update_meta(
+        run, status="completed", test_accuracy=0.95, data={**data, "test_examples": 10000}
+    )
+    assert run.is_quick and run.train_images == 2000 and run.test_images == 10000
+    assert run.label() == "q · fast-cnn · 95.00% · quick: 2,000 images"
+
+    whole = runs.RunParams(1, 32, 0.001, 1, 0.1)
+    full = runs.create_run("fast-cnn", whole, models_dir=tmp_path, run_id="f")
+    full = runs.update_meta(
+        full, status="completed", test_accuracy=0.99, data={**data, "test_examples": 500}
+    )
+    assert not full.is_quick and full.train_images == 60000
+    assert full.label() == "f · fast-cnn · 99.00% on 500 test images"

@@ -88,9 +88,15 @@ def test_quick_run_trains_and_links_to_evaluate(scratch_models):
     run = runs.get_run(run_id, scratch_models)
     assert run.status == "completed" and run.has_model
     assert run.meta.params.train_limit == 500 and run.meta.params.epochs == 1
-    assert run.meta.data.test_examples == 2000
+    # One model, one accuracy: a quick run is tested on all 10,000 test images, and the figure
+    # is the one Evaluate computes for the same model file.
+    assert run.meta.data.test_examples == 10000
     labels = {m.label: m.value for m in at.metric}
     assert labels["Test accuracy"] == f"{run.test_accuracy:.2%}"
+    from pages import shared
+
+    assert f"{shared.evaluation(run.model_path).accuracy:.2%}" == labels["Test accuracy"]
+    assert run.label().endswith("· quick: 500 images") and "A quick run" in _texts(at)
     assert f"/evaluate?run={run_id}" in _texts(at)
     assert not at.button(key="train_start").disabled
 
