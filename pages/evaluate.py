@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from mnist_core import runs
-from pages import figures, run_views, shared
+from pages import figures, model_summary, run_views, shared
 
 PER_PAGE = 20  # gallery images per page (4 rows of 5)
 GALLERY_COLUMNS = 5  # wide enough for a one-line caption on a laptop screen
@@ -154,6 +154,8 @@ layers = run_views.architecture(run)
 if layers:
     st.caption(f"Network: {layers}")
     run_views.train_again(run)
+with st.expander("Layers: output shapes and parameters", icon=":material/table_rows:"):
+    model_summary.layer_table(run, key="evaluate_layers")
 
 try:
     evaluation = shared.evaluation(run.model_path)

@@ -81,7 +81,7 @@ def test_page_shows_the_metrics_and_the_worst_cell(models_env, reference):
     assert metrics["Accuracy"] == f"{reference['accuracy']:.2%}"
     wrong = int(reference["confusion"].sum() - np.trace(reference["confusion"]))
     assert metrics["Misclassified"] == f"{wrong:,}"
-    assert len(at.dataframe) == 2  # per digit, averages
+    assert len(at.dataframe) == 3  # layers, per digit, averages
 
     # With nothing clicked, the gallery shows the commonest mistake.
     off = reference["confusion"].copy()
