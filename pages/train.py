@@ -19,6 +19,11 @@ from mnist_core.errors import InputError, StudioError
 from pages import network_editor, network_view, run_views, shared, train_form
 
 POLL_S = 1.0  # how often the live panel refreshes while something trains or waits
+# One way to stop a training: Streamlit's own running indicator (top right, with a "Stop" that
+# ends only this page's script run, not the training) shows at each refresh of the live panel,
+# next to "Stop training". Hidden on this page only; still in the page, so tests that wait for
+# it to go away keep working.
+ONE_STOP_CSS = '<style>[data-testid="stStatusWidget"] { visibility: hidden; }</style>'
 
 
 def _my_run() -> str | None:
@@ -84,6 +89,8 @@ def _panel(queue, view, my_run: str | None) -> None:
             if st.button(
                 "Stop training",
                 key="train_stop",
+                type="primary",
+                icon=":material/stop_circle:",
                 disabled=stopping,
                 help="Ends after the current batch and keeps the best weights so far.",
             ):
@@ -119,6 +126,7 @@ def _panel(queue, view, my_run: str | None) -> None:
 
 # --------------------------------------------------------------------------- the page
 
+st.html(ONE_STOP_CSS)
 st.title("Train a model")
 st.caption(
     "Pick a model, adjust how it learns, and watch it learn to read handwritten digits. "

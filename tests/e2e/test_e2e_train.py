@@ -73,6 +73,21 @@ def live_point_x(page: Page) -> float | None:
     return float(match[1]) if match else None
 
 
+STOPS_SHOWN_JS = """() => [...document.querySelectorAll('button')]
+    .filter(b => /stop/i.test(b.innerText) && b.checkVisibility({visibilityProperty: true}))
+    .map(b => b.innerText.trim())"""
+
+
+def one_stop_button(page: Page) -> None:
+    """While a training runs, the only visible Stop is "Stop training": Streamlit's running
+    indicator (whose Stop ends only the page script) is there at each refresh but not shown.
+    Looked at 20 times over about 4 s, so some looks fall inside a refresh."""
+    for _ in range(20):
+        shown = page.evaluate(STOPS_SHOWN_JS)
+        assert shown and all("Stop training" in text for text in shown), shown
+        page.wait_for_timeout(200)
+
+
 def choose_settings(page: Page) -> None:
     page.locator(".st-key-train_preset").get_by_role("combobox").click()
     page.get_by_role("option", name=PRESET, exact=True).click()
@@ -127,6 +142,7 @@ def test_training_runs_live_survives_a_page_change_and_stops(page: Page, app_url
         TIMEOUT_MS,
         "the live point on the learning curve did not move on",
     )
+    one_stop_button(page)
     wait_idle(page)
     screenshot(page, "train", top=page.locator("h1").first)
 
