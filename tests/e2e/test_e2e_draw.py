@@ -65,6 +65,17 @@ def clear(page: Page) -> None:
     expect(metric(panel, "Prediction")).to_have_count(0)
     wait_idle(page)
     assert canvas_is_blank(page)
+    wait_canvas_ready(page)
+
+
+def wait_canvas_ready(page: Page) -> None:
+    """Until the canvas component has built its toolbar: it does so when it sets up its
+    drawing, so a stroke made before that may be lost (a fresh canvas after Clear)."""
+    page.wait_for_function(
+        """title => Array.from(document.querySelectorAll("*")).some(
+            e => e.shadowRoot && e.shadowRoot.querySelector(`.dc-root button[title="${title}"]`))""",
+        arg=pen_up.SEND_BUTTON,
+    )
 
 
 @pytest.fixture
