@@ -46,3 +46,28 @@ def export_run(ref: str, out: Path | None = None, log: Callable[[str], None] | N
             raise
         raise ModelError(f"Export of {run_id} failed: {type(exc).__name__}: {exc}") from exc
     return out
+
+
+def saved_model_zip(model_path: Path) -> bytes:
+    """The model file `model_path` as a TensorFlow SavedModel (signature `serve`, float32
+    (N, 28, 28, 1) -> (N, 10)), zipped in memory: `saved_model/saved_model.pb`,
+    `saved_model/variables/...`. Built in a temporary folder that is removed before
+    returning (TensorFlow writes a SavedModel only to a folder). ModelError on failure."""
+    import io
+    import zipfile
+
+    from .inference import load_model
+
+    model = load_model(Path(model_path))
+    with tempfile.TemporaryDirectory(prefix="mnist-savedmodel-") as folder:
+        target = Path(folder) / "saved_model"
+        try:
+            model.export(str(target), format="tf_saved_model", verbose=False)
+        except Exception as exc:
+            raise ModelError(f"SavedModel export failed: {type(exc).__name__}: {exc}") from exc
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(target.rglob("*")):
+                if file.is_file():
+                    archive.write(file, file.relative_to(folder).as_posix())
+    return buffer.getvalue()

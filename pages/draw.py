@@ -13,7 +13,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from mnist_core.errors import StudioError
 from mnist_core.preprocess import NO_DIGIT_MESSAGE
-from pages import draw_number, explorer, figures, own_digit_form, pen_up, shared
+from pages import draw_number, draw_test_image, explorer, figures, own_digit_form, pen_up, shared
 
 CANVAS_SIZE = 280  # px: ten canvas pixels per MNIST pixel
 SEEN_SCALE = 8  # the 28x28 model input shown at 224x224, pixel for pixel
@@ -154,6 +154,11 @@ with compare:
         disabled=not others_by_id,
     )
 others = [others_by_id[run_id] for run_id in chosen]
+
+test_index = draw_test_image.from_address()  # ?test=N: a test image from Evaluate's galleries
+if test_index is not None:
+    draw_test_image.show(test_index, run, others)
+    st.stop()
 
 MODES = {"digit": "One digit", "number": "A whole number"}
 mode = st.segmented_control(

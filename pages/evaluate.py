@@ -14,11 +14,9 @@ import numpy as np
 import streamlit as st
 
 from mnist_core import runs
-from pages import figures, model_summary, run_views, shared
+from pages import evaluate_debug, figures, model_downloads, model_summary, run_views, shared
 
 PER_PAGE = 20  # gallery images per page (4 rows of 5)
-GALLERY_COLUMNS = 5  # wide enough for a one-line caption on a laptop screen
-UPSCALE = 4  # 28 px test images shown at 112 px, nearest-neighbour (crisp pixels)
 MATRIX_HEIGHT = 480  # px; the matrix is about this wide too, which fits beside the table
 CELLS_KEY = "evaluate_cells"  # session_state: {run id: (true, predicted)} the selected cell per run
 
@@ -117,18 +115,13 @@ def _gallery(evaluation, images: np.ndarray, run_id: str, cell: tuple[int, int])
             f"Page (of {pages})", 1, pages, 1, step=1, key=f"evaluate_page_{run_id}_{t}_{p}"
         )
     shown = indices[(page - 1) * PER_PAGE : page * PER_PAGE]
-    for start in range(0, len(shown), GALLERY_COLUMNS):  # row by row: reading order
-        for col, i in zip(st.columns(GALLERY_COLUMNS), shown[start : start + GALLERY_COLUMNS]):
-            big = np.repeat(np.repeat(images[i], UPSCALE, axis=0), UPSCALE, axis=1)
-            col.image(big, caption=f"true {t} · predicted {p} · {evaluation.confidence[i]:.0%}")
-            col.page_link(
-                "pages/inside.py",
-                label="Why?",
-                icon=":material/neurology:",
-                query_params={"run": run_id, "test": str(int(i))},
-                help=f"Look inside the network for test image {int(i):,}: which pixels made "
-                f"it say {p}.",
-            )
+    evaluate_debug.image_grid(
+        evaluation,
+        images,
+        shown,
+        run_id,
+        lambda i: f"true {t} · predicted {p} · {evaluation.confidence[i]:.0%}",
+    )
     if pages > 1:
         first = (page - 1) * PER_PAGE + 1
         st.caption(f"Images {first:,}–{first + len(shown) - 1:,} of {len(indices):,}.")
@@ -244,6 +237,8 @@ with table_col:
     st.caption("Macro: every digit counts the same. Weighted: by how many test images it has.")
 
 _gallery(evaluation, test_images, run.id, cell)
+evaluate_debug.mistakes(evaluation, test_images, run.id)
+evaluate_debug.against_another_run(evaluation, run)
 
 st.subheader("Learning curves")
 history = runs.read_history(run.path)
@@ -252,23 +247,4 @@ if history:
 else:
     st.caption("No training history was saved with this model.")
 
-st.subheader("Downloads")
-dl1, dl2, _ = st.columns([1, 1, 2])
-dl1.download_button(
-    "Model file (.keras)",
-    data=run.model_path.read_bytes,
-    file_name=f"mnist-{run.id}.keras",
-    mime="application/octet-stream",
-    key="evaluate_download_model",
-    on_click="ignore",
-    icon=":material/download:",
-)
-dl2.download_button(
-    "Metrics table (.csv)",
-    data=evaluation.metrics_csv,
-    file_name=f"mnist-{run.id}-metrics.csv",
-    mime="text/csv",
-    key="evaluate_download_metrics",
-    on_click="ignore",
-    icon=":material/download:",
-)
+model_downloads.downloads(run, evaluation.metrics_csv)
