@@ -2,6 +2,7 @@
 
     run.json      what was trained, how, by what, when, and how it ended (`RunMeta`)
     history.csv   one row per finished epoch (columns in `HISTORY_COLUMNS`)
+    steps.csv     training loss, accuracy and learning rate every few steps (`STEP_COLUMNS`)
     progress.json the latest batch-level progress, rewritten while training runs
     model.keras   the best weights so far; written only when complete (atomic rename)
     model.tflite  model.keras for LiteRT, written after it when training ends (`keras_model.
@@ -57,6 +58,7 @@ HISTORY_COLUMNS = (
     "elapsed_s",
     "epoch_s",
 )
+STEP_COLUMNS = ("step", "epoch", "loss", "accuracy", "learning_rate")  # steps.csv
 STATUS_WORDS = {
     "queued": "Waiting in the queue",
     "starting": "Starting",
@@ -427,12 +429,13 @@ def temperature_of(model_path: Path) -> float:
     return 1.0 if run.error or run.meta.temperature is None else float(run.meta.temperature)
 
 
-def read_history(path: Path) -> list[dict[str, float]]:
-    """history.csv as a list of rows (floats; NaN for empty cells); [] when absent."""
-    if not _plain_file(Path(path) / "history.csv"):
+def read_history(path: Path, name: str = "history.csv") -> list[dict[str, float]]:
+    """history.csv (or steps.csv) as a list of rows (floats; NaN for empty cells); [] when
+    absent."""
+    if not _plain_file(Path(path) / name):
         return []
     try:
-        text = (Path(path) / "history.csv").read_text(encoding="utf-8")
+        text = (Path(path) / name).read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
     rows = []
@@ -443,7 +446,7 @@ def read_history(path: Path) -> list[dict[str, float]]:
                 parsed[key] = float(value) if value not in ("", None) else math.nan
             except ValueError:
                 parsed[key] = math.nan
-        if "epoch" in parsed and not math.isnan(parsed["epoch"]):
+        if name == "history.csv" and "epoch" in parsed and not math.isnan(parsed["epoch"]):
             parsed["epoch"] = int(parsed["epoch"])
         rows.append(parsed)
     return rows
@@ -468,6 +471,7 @@ class Watch:
     run: Run
     progress: dict[str, Any]
     history: list[dict[str, float]]
+    steps: list[dict[str, float]] = field(default_factory=list)  # steps.csv rows
 
     @property
     def held_back(self) -> bool:
@@ -478,7 +482,12 @@ class Watch:
 
 def watch(path: Path, run: Run | None = None) -> Watch:
     """One read of a run directory for a page that polls it (`run`: its run.json, if read)."""
-    return Watch(run or read_run(path), read_progress(path), read_history(path))
+    return Watch(run or read_run(path), read_progress(path), read_history(path), read_steps(path))
+
+
+def read_steps(path: Path) -> list[dict[str, float]]:
+    """steps.csv as a list of rows (`STEP_COLUMNS`, floats); [] when absent (older runs)."""
+    return read_history(path, "steps.csv")
 
 
 WEIGHTS_FILE = "weights.npz"
@@ -553,11 +562,11 @@ def update_meta(run: Run, **changes: Any) -> Run:
     return run
 
 
-def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
+def write_history(
+    path: Path, rows: list[dict[str, Any]], name: str = "history.csv", columns=HISTORY_COLUMNS
+) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(
-        buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n"
-    )
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow(
@@ -566,7 +575,12 @@ def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
                 for k, v in row.items()
             }
         )
-    atomic.write_text(Path(path) / "history.csv", buffer.getvalue())
+    atomic.write_text(Path(path) / name, buffer.getvalue())
+
+
+def write_steps(path: Path, rows: list[dict[str, Any]]) -> None:
+    """steps.csv: `STEP_COLUMNS` rows (written by callbacks/step_history.py)."""
+    write_history(path, rows, "steps.csv", STEP_COLUMNS)
 
 
 def write_progress(path: Path, progress: dict[str, Any]) -> None:

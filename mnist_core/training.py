@@ -28,7 +28,13 @@ import numpy as np
 import tensorflow as tf
 
 from . import fine_tune, recipe, runs
-from .callbacks import AtomicBestCheckpoint, ProgressFile, StopOnRequest, WeightSnapshots
+from .callbacks import (
+    AtomicBestCheckpoint,
+    ProgressFile,
+    StepHistory,
+    StopOnRequest,
+    WeightSnapshots,
+)
 from .callbacks.atomic_checkpoint import save
 from .config import BOUNDS, TrainConfig, prepare_run, spec_of  # noqa: F401  (this module's API)
 from .data import Mnist, load_mnist, normalise, split_train_val
@@ -247,6 +253,7 @@ def train_run(
             callbacks=[
                 checkpoint,
                 progress,
+                StepHistory(run.path),
                 WeightSnapshots(run.path),
                 *recipe.callbacks(spec, validation is not None),
                 *callbacks,

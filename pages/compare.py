@@ -7,7 +7,7 @@ import streamlit as st
 
 from mnist_core import runs
 from mnist_core.errors import StudioError
-from pages import figures, model_summary, run_views, shared
+from pages import curves, model_summary, run_views, shared
 
 METRICS = {
     "val_accuracy": "Validation accuracy",
@@ -136,7 +136,12 @@ if chosen:
     except (OSError, ValueError) as exc:  # a history file being replaced or unreadable
         shared.show_error(exc)
         histories = {}
-    figure = figures.compare_curves(histories, metric)
+    full = metric.endswith("accuracy") and st.toggle(
+        "Accuracy from 0 to 100%",
+        key="compare_full_scale",
+        help="Off: the axis zooms in on the data, where the runs differ. On: the whole scale.",
+    )
+    figure = curves.compare_curves(histories, metric, full_scale=full)
     st.plotly_chart(figure.update_yaxes(title_text=METRICS[metric]))
     if metric.startswith("val_"):
         st.caption(

@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from mnist_core.data import NUM_CLASSES
 from mnist_core.runs import HISTORY_COLUMNS
@@ -66,102 +65,18 @@ def history_frame(history: History) -> pd.DataFrame:
     return out.dropna(subset=["epoch"]).sort_values("epoch", ignore_index=True)
 
 
-def learning_curves(
-    history: History, title: str | None = None, live: Mapping | None = None
-) -> go.Figure:
-    """Loss (left) and accuracy (right) against epoch, training and validation lines.
+def learning_curves(*args, **kwargs) -> go.Figure:
+    """`pages.curves.learning_curves`, where the learning curves live now."""
+    from pages import curves  # imported here: curves builds on this module's look
 
-    `live` is an optional partial-epoch point {"epoch": 1.37, "loss": ..., "accuracy": ...}
-    added to the end of the training lines so the curve moves during an epoch.
-    With no rows and no live point the figure is empty with a "no epochs yet" note.
-    """
-    frame = history_frame(history)
-    train = frame[["epoch", "loss", "accuracy"]]
-    if live is not None:
-        point = pd.DataFrame(
-            [{k: float(live.get(k, np.nan)) for k in ("epoch", "loss", "accuracy")}]
-        )
-        train = pd.concat([train, point], ignore_index=True)
-
-    # No subplot titles: the y-axis titles name the panels and the top edge is the legend's.
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1)
-    styled(fig, title, height=360)
-    if train.empty:
-        return _note(fig, "no epochs yet")
-
-    series = [("training", train, "", TRAIN_COLOUR), ("validation", frame, "val_", VAL_COLOUR)]
-    for name, data, prefix, colour in series:
-        for col, metric in ((1, "loss"), (2, "accuracy")):
-            values = data[prefix + metric]
-            if values.isna().all():
-                continue  # no validation: leave the line out rather than draw an empty legend entry
-            fig.add_trace(
-                go.Scatter(
-                    x=data["epoch"],
-                    y=values,
-                    name=name,
-                    legendgroup=name,
-                    showlegend=col == 1,
-                    mode="lines+markers",
-                    line=dict(color=colour, width=2),
-                    marker=dict(size=7),
-                    hovertemplate=f"{name} {metric} %{{y:{'.2%' if metric == 'accuracy' else '.4f'}}}"
-                    "<br>epoch %{x:.2~f}<extra></extra>",
-                ),
-                row=1,
-                col=col,
-            )
-
-    last_epoch = float(np.nanmax(train["epoch"].to_numpy()))
-    fig.update_xaxes(title_text="epoch", rangemode="tozero", **_integer_ticks(last_epoch))
-    fig.update_yaxes(title_text="loss", rangemode="tozero", row=1, col=1)
-    # Autorange pads a single point far beyond 0..100%; accuracy never leaves [0, 1].
-    fig.update_yaxes(
-        title_text="accuracy",
-        tickformat=".0%",
-        row=1,
-        col=2,
-        autorangeoptions=dict(minallowed=0.0, maxallowed=1.0),
-    )
-    return fig
+    return curves.learning_curves(*args, **kwargs)
 
 
-def compare_curves(
-    histories: Mapping[str, History], metric: str = "val_accuracy", title: str | None = None
-) -> go.Figure:
-    """One line per run of `metric` (a history column, e.g. "val_accuracy") against epoch.
+def compare_curves(*args, **kwargs) -> go.Figure:
+    """`pages.curves.compare_curves`, where the learning curves live now."""
+    from pages import curves
 
-    A run without that metric (e.g. trained without validation) keeps its legend entry,
-    marked "(no data)", so every selected run is accounted for.
-    """
-    if metric not in HISTORY_COLUMNS or metric == "epoch":
-        raise ValueError(f"metric must be one of {', '.join(HISTORY_COLUMNS[1:])}, got {metric!r}")
-    fig = styled(go.Figure(), title, height=380)
-    if not histories:
-        return _note(fig, "no runs selected")
-
-    is_fraction = metric.endswith("accuracy")
-    last_epoch = 1.0
-    for name, history in histories.items():
-        frame = history_frame(history)
-        has_data = frame[metric].notna().any()
-        if has_data:
-            last_epoch = max(last_epoch, float(frame["epoch"].max()))
-        fig.add_trace(
-            go.Scatter(
-                x=frame["epoch"],
-                y=frame[metric],
-                name=name if has_data else f"{name} (no data)",
-                mode="lines+markers",
-                marker=dict(size=6),
-                # fullData.name, not an f-string: a run name could contain "%{" or "<".
-                hovertemplate=f"%{{fullData.name}}<br>epoch %{{x}}<br>{metric} "
-                f"%{{y:{'.2%' if is_fraction else '.4g'}}}<extra></extra>",
-            )
-        )
-    fig.update_xaxes(title_text="epoch", rangemode="tozero", **_integer_ticks(last_epoch))
-    fig.update_yaxes(title_text=metric, tickformat=".1%" if is_fraction else None)
-    return fig
+    return curves.compare_curves(*args, **kwargs)
 
 
 def confusion_matrix_figure(

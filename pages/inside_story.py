@@ -342,7 +342,7 @@ def _learning_picture(story: Story) -> None:
         st.info("This model was saved without its training history, so there are no curves.")
         return
     st.plotly_chart(
-        figures.learning_curves(history),
+        figures.learning_curves(history, steps=runs.read_steps(story.run.path)),
         key="inside_story_curves",
         config={"displayModeBar": False},
     )

@@ -10,7 +10,7 @@ from streamlit.errors import StreamlitAPIException
 
 from mnist_core import runs
 from mnist_core.errors import StudioError
-from pages import figures, shared
+from pages import curves, shared
 
 # How each ending is shown: the kind of box and its icon.
 ENDINGS = {
@@ -58,10 +58,21 @@ def live_view(watch: runs.Watch) -> None:
         if loss is not None
         else None
     )
-    fig = figures.learning_curves(watch.history, live=live)
+    full = full_scale_switch("train_full_scale")
+    fig = curves.learning_curves(watch.history, live=live, steps=watch.steps, full_scale=full)
     # The whole run's width from the start, so the curves grow into the chart.
     fig.update_xaxes(range=[0, epochs + 0.05], dtick=max(1, -(-epochs // 10)))
     st.plotly_chart(fig, key="train_live_curves")
+
+
+def full_scale_switch(key: str) -> bool:
+    """The accuracy axis from 0 to 100% (on) or zoomed to the data (off, the default)."""
+    return st.toggle(
+        "Accuracy from 0 to 100%",
+        key=key,
+        help="Off: the accuracy axis zooms in on the data, where the differences are (a good "
+        "model's story is between 96% and 100%). On: the whole scale.",
+    )
 
 
 def ending(request, yours: bool) -> None:
@@ -109,8 +120,13 @@ def ending(request, yours: bool) -> None:
             f"so it reads fewer digits right than a full run would. Tested on all {tested or 0:,} "
             "test images, as every model is."
         )
-    if request.watch.history:
-        st.plotly_chart(figures.learning_curves(request.watch.history), key="train_result_curves")
+    if request.watch.history or request.watch.steps:
+        figure = curves.learning_curves(
+            request.watch.history,
+            steps=request.watch.steps,
+            full_scale=full_scale_switch("train_result_full_scale"),
+        )
+        st.plotly_chart(figure, key="train_result_curves")
     if run.has_model:
         try:
             st.page_link(

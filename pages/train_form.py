@@ -19,6 +19,8 @@ BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
 QUICK_SIZES = [500, 1000, 2000, 5000, 10000, 20000]  # training images for a quick run
 QUICK_DEFAULT = 2000
+FIRST_EPOCHS = 3  # the page opens on fast-cnn for 3 epochs with 10% held back
+FIRST_VAL_PCT = 10
 
 
 def _apply_preset() -> None:
@@ -28,13 +30,20 @@ def _apply_preset() -> None:
 
 
 def start() -> None:
-    """Defaults, once per session: fast-cnn in the editor, seed 42, a full run."""
+    """Defaults, once per session: fast-cnn in the editor for 3 epochs with 10% held back for
+    validation (so the curves show learning and checking), seed 42, a full run."""
     network_editor.sync()
-    if "train_preset" not in st.session_state:
+    first = "train_preset" not in st.session_state
+    if first:
         st.session_state.train_preset = "fast-cnn"
         st.session_state.train_seed = 42
         st.session_state.train_quick = False
     network_editor.ensure_loaded(st.session_state.train_preset)
+    if first and st.session_state.get("net_origin") == "fast-cnn":
+        # Settings that show learning: fast-cnn alone is one epoch with nothing held back,
+        # so its validation would be nothing and its epochs one dot.
+        st.session_state.train_epochs = FIRST_EPOCHS
+        st.session_state.train_val_pct = FIRST_VAL_PCT
 
 
 def starting_point(disabled: bool) -> None:

@@ -1,31 +1,12 @@
-"""Tests for pages/figures.py: trace counts, the clickable confusion matrix, edge cases of
-learning curves, and that every figure serialises."""
+"""Tests for pages/figures.py: trace counts, the clickable confusion matrix, and that every figure serialises."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
 from pages import figures
-
-
-def history(epochs: int, validation: bool = True) -> list[dict]:
-    """Rows as training writes them; without validation the val_* cells are empty strings (CSV)."""
-    return [
-        {
-            "epoch": e,
-            "loss": 1 / e,
-            "accuracy": 1 - 0.5 / e,
-            "val_loss": 1.1 / e if validation else "",
-            "val_accuracy": 1 - 0.6 / e if validation else "",
-            "learning_rate": 0.01,
-            "elapsed_s": 20.0 * e,
-            "epoch_s": 20.0,
-        }
-        for e in range(1, epochs + 1)
-    ]
 
 
 @pytest.fixture
@@ -95,55 +76,6 @@ def test_a_clicked_cell_does_not_fade_the_others(confusion):
 def test_confusion_rejects_wrong_shape():
     with pytest.raises(ValueError, match="10, 10"):
         figures.confusion_matrix_figure(np.zeros((9, 10)))
-
-
-@pytest.mark.parametrize("epochs", [1, 3])
-def test_learning_curves_with_validation(epochs):
-    fig = figures.learning_curves(history(epochs), title="run")
-    assert len(fig.data) == 4  # training and validation, loss and accuracy
-    assert all(len(t.x) == epochs for t in fig.data)
-    assert all("markers" in t.mode for t in fig.data)  # one epoch is still visible
-    assert {t.name for t in fig.data} == {"training", "validation"}
-    assert sum(bool(t.showlegend) for t in fig.data) == 2  # one legend entry per series
-    fig.to_json()
-
-
-def test_learning_curves_without_validation_from_a_dataframe():
-    frame = pd.DataFrame(history(3, validation=False))
-    frame[["val_loss", "val_accuracy"]] = np.nan
-    fig = figures.learning_curves(frame)
-    assert [t.name for t in fig.data] == ["training", "training"]
-    assert list(fig.data[1].y) == pytest.approx([0.5, 0.75, 1 - 0.5 / 3])
-
-
-def test_learning_curves_empty_and_live_point():
-    empty = figures.learning_curves([])
-    assert len(empty.data) == 0
-    assert any("no epochs yet" in a.text for a in empty.layout.annotations)
-    empty.to_json()
-
-    first = figures.learning_curves([], live={"epoch": 0.37, "loss": 2.1, "accuracy": 0.4})
-    assert len(first.data) == 2 and list(first.data[0].x) == [0.37]
-
-    moving = figures.learning_curves(history(2), live={"epoch": 2.5, "loss": 0.4, "accuracy": 0.8})
-    training = [t for t in moving.data if t.name == "training"]
-    assert [list(t.x) for t in training] == [[1, 2, 2.5]] * 2
-    assert all(len(t.x) == 2 for t in moving.data if t.name == "validation")
-    moving.to_json()
-
-
-def test_compare_curves_one_line_per_run():
-    fig = figures.compare_curves(
-        {"small": history(3), "big": history(5), "no-val": history(2, False)}
-    )
-    assert [t.name for t in fig.data] == ["small", "big", "no-val (no data)"]
-    assert len(fig.data[1].x) == 5
-    loss = figures.compare_curves({"a": history(2)}, metric="loss")
-    assert list(loss.data[0].y) == [1.0, 0.5]
-    assert len(figures.compare_curves({}).data) == 0
-    with pytest.raises(ValueError, match="metric"):
-        figures.compare_curves({"a": history(2)}, metric="speed")
-    fig.to_json()
 
 
 def test_probability_bars_highlight():

@@ -52,6 +52,8 @@ def test_page_renders_with_preset_defaults(models_env):
     assert PRESETS[preset.value].description in _texts(at)
     assert not at.button(key="train_start").disabled
     assert "Nothing is training right now" in _texts(at)
+    # Opens on settings that show learning and checking: several epochs, some held back.
+    assert at.slider(key="train_epochs").value == 3 and at.slider(key="train_val_pct").value == 10
 
     preset.set_value("keras-convnet").run()  # choosing a preset loads its own defaults
     wanted = PRESETS["keras-convnet"]
@@ -97,6 +99,7 @@ def test_quick_run_trains_and_links_to_evaluate(scratch_models):
 
     assert f"{shared.evaluation(run.model_path).accuracy:.2%}" == labels["Test accuracy"]
     assert run.label().endswith("· quick: 500 images") and "A quick run" in _texts(at)
+    assert len(runs.read_steps(run.path)) > 1  # one epoch, and still a curve
     assert f"/evaluate?run={run_id}" in _texts(at)
     assert not at.button(key="train_start").disabled
 
