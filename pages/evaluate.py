@@ -243,7 +243,9 @@ evaluate_debug.against_another_run(evaluation, run)
 st.subheader("Learning curves")
 history = runs.read_history(run.path)
 if history:
-    st.plotly_chart(figures.learning_curves(history), key="evaluate_curves")
+    st.plotly_chart(
+        figures.learning_curves(history, steps=runs.read_steps(run.path)), key="evaluate_curves"
+    )
 else:
     st.caption("No training history was saved with this model.")
 
