@@ -37,6 +37,8 @@ CACHE_NAME = "robustness.json"
 BATCH = 1000  # images corrupted and read at a time: progress steps, bounded memory
 KEPT = 200  # indices of wrong readings kept per corruption and path: ten gallery pages
 
+TRAINING_FIRST = 1_000_000  # corruption indices of training copies: draws the test set never gets
+
 Progress = Callable[[float, str], None]  # (fraction done, what is being done)
 
 
@@ -95,6 +97,27 @@ def app_inputs(images: np.ndarray) -> np.ndarray:
         if x is not None:
             out[k] = x
     return out
+
+
+def corrupted_copies(
+    images: np.ndarray, labels: np.ndarray, share: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`images` (uint8 (N, 28, 28)) and `labels` with copies of a `share` of them added, each
+    changed by one corruption chosen at random, half of them then made into the model's
+    input as the app makes one (`app_inputs`): training data for a model that should read
+    what the robustness view measures. Other draws than the test set's (TRAINING_FIRST)."""
+    rng = np.random.default_rng(seed)
+    take = rng.choice(len(images), round(len(images) * share), replace=False)
+    family = rng.integers(0, len(CORRUPTIONS), len(take))
+    as_app = rng.random(len(take)) < 0.5
+    copies = np.empty((len(take), 28, 28), np.uint8)
+    for k, name in enumerate(CORRUPTIONS):
+        mine = np.flatnonzero(family == k)
+        pictures = corrupt(name, images[take[mine]], first=TRAINING_FIRST)
+        app = as_app[mine]
+        pictures[app] = np.round(app_inputs(pictures[app]) * 255).astype(np.uint8)
+        copies[mine] = pictures
+    return np.concatenate([images, copies]), np.concatenate([labels, labels[take]])
 
 
 def _score(predictor, x: np.ndarray, labels: np.ndarray, first: int) -> tuple[np.ndarray, list]:

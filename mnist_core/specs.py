@@ -77,6 +77,7 @@ BOUNDS = {
     "warmup_fraction": (0.0, 0.5),
     "patience": (1, 50),
     "label_smoothing": (0.0, 0.5),
+    "corrupted_share": (0.0, 1.0),
 }
 MAX_SPEC_CHARS = 100_000  # a pasted or uploaded spec
 
@@ -114,6 +115,9 @@ class Spec:
     patience: int | None = None  # early stopping: epochs without improvement; None: off
     augment: bool = False  # random shifts, rotations and zoom of the training images
     label_smoothing: float = 0.0
+    # Extra training images: a copy of this share of them, each changed by one of the
+    # robustness view's corruptions (`robustness.corrupted_copies`); 0: none.
+    corrupted_share: float = 0.0
     batch_size: int = 128
     epochs: int = 5
     val_fraction: float = 0.1  # share of the training images held back for validation

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import fine_tune, recipe, runs
+from . import fine_tune, recipe, robustness, runs
 from .callbacks import (
     AtomicBestCheckpoint,
     ProgressFile,
@@ -209,6 +209,10 @@ def train_run(
         tuned = run.meta.fine_tuned is not None  # MNIST plus your digits, from a trained model
         if tuned:
             x_train, y_train = fine_tune.training_set(run, x_train, y_train)
+        if spec.corrupted_share:  # rotated, grainy, crossed-out... copies (robustness view)
+            x_train, y_train = robustness.corrupted_copies(
+                x_train, y_train, spec.corrupted_share, params.seed
+            )
         runs.update_meta(
             run,
             data={

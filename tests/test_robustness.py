@@ -87,3 +87,23 @@ def test_a_damaged_cache_is_measured_again(tmp_path, shipped_model_path):
     assert robustness.cached(model, 10) is None
     result = robustness.for_model(model, images=10, keep=False)
     assert result.images == 10 and robustness.cached(model, 10) is None  # keep=False: not written
+
+
+def test_corrupted_copies_are_added_with_their_labels(mnist):
+    x, y = mnist.x_train[:400], mnist.y_train[:400]
+    more_x, more_y = robustness.corrupted_copies(x, y, 0.5, seed=3)
+    assert more_x.shape == (600, 28, 28) and more_x.dtype == np.uint8 and len(more_y) == 600
+    assert np.array_equal(more_x[:400], x) and np.array_equal(more_y[:400], y)
+    again_x, again_y = robustness.corrupted_copies(x, y, 0.5, seed=3)
+    assert np.array_equal(again_x, more_x) and np.array_equal(again_y, more_y)  # seeded
+    copies = more_x[400:]
+    originals = {x[i].tobytes(): y[i] for i in range(len(x))}
+    assert not any(c.tobytes() in originals for c in copies)  # each one changed
+    inverted = (copies.astype(float).mean(axis=(1, 2)) > 100).sum()  # inverted or photographed
+    assert 0 < inverted < 60  # some, as raw pictures (the app-made half is white on black)
+
+
+def test_no_share_adds_nothing(mnist):
+    x, y = mnist.x_train[:50], mnist.y_train[:50]
+    more_x, more_y = robustness.corrupted_copies(x, y, 0.0, seed=1)
+    assert np.array_equal(more_x, x) and np.array_equal(more_y, y)

@@ -105,6 +105,7 @@ CONV = {"type": "Conv2D", "filters": 8, "kernel_size": 3}
 # (spec text, the words its one-line message must hold)
 BAD_SPECS = [
     ("{not json", "Not valid JSON"),
+    ('{"layers": [], "corrupted_share": 1.5}', "corrupted_share must be between 0 and 1, not 1.5"),
     ("[1, 2]", "A spec must be a JSON object"),
     ('"layers"', "A spec must be a JSON object"),
     ("{}", 'The spec has no "layers"'),

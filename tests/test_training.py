@@ -354,3 +354,14 @@ def test_a_bad_spec_is_refused_before_anything_is_written(tmp_path, mnist):
     with pytest.raises(InputError, match="Invalid run id"):
         train(TrainConfig("../x", spec=presets.PRESETS["fast-cnn"].spec), models_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_corrupted_copies_join_the_training_images(tmp_path, mnist):
+    spec = specs.check(
+        {"layers": [{"type": "Flatten"}], "corrupted_share": 0.5, "epochs": 1, "val_fraction": 0.1}
+    )
+    run = train(TrainConfig(spec=spec, **SMALL), models_dir=tmp_path, data=mnist)
+    meta = runs.read_run(run.path).meta
+    assert meta.status == "completed" and meta.spec["corrupted_share"] == 0.5
+    assert meta.data.train_examples == 540 + 270  # 600 less 60 for validation, half again
+    assert meta.data.val_examples == 60  # validation stays clean
