@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 from mnist_core.errors import StudioError
 from mnist_core.preprocess import NO_DIGIT_MESSAGE
@@ -28,18 +27,7 @@ def _clear() -> None:
 
 def read_canvas(stroke_width: int) -> np.ndarray | None:
     """The drawing as RGBA uint8 (280, 280, 4), or None before anything was sent."""
-    result = st_canvas(
-        stroke_width=stroke_width,
-        stroke_color="#FFFFFF",
-        background_color="#000000",
-        drawing_mode="freedraw",
-        update_streamlit=True,
-        return_image_data=True,
-        width=CANVAS_SIZE,
-        height=CANVAS_SIZE,
-        key=f"canvas_{st.session_state.get('canvas_version', 0)}",  # a new key clears it
-    )
-    return result.image_data
+    return draw_number.drawing_canvas(stroke_width, CANVAS_SIZE, CANVAS_SIZE, "canvas")
 
 
 def predict(run, image):

@@ -27,11 +27,16 @@ NUMBER_HINT = (
 
 def read_wide_canvas(stroke_width: int) -> np.ndarray | None:
     """The wide drawing as RGBA uint8 (height, width, 4), or None before anything was sent."""
+    return drawing_canvas(stroke_width, *NUMBER_SIZE, "number_canvas")
+
+
+def drawing_canvas(stroke_width: int, width: int, height: int, name: str) -> np.ndarray | None:
+    """A black canvas drawn on in white, as RGBA uint8 (height, width, 4), or None before
+    anything was sent. Its key changes with `canvas_version`: Clear makes a new, empty one."""
     # Imported here: the module registers its component on import, which needs a Streamlit
     # runtime (the page has one; tests of `boxed` do not).
     from streamlit_drawable_canvas import st_canvas
 
-    width, height = NUMBER_SIZE
     result = st_canvas(
         stroke_width=stroke_width,
         stroke_color="#FFFFFF",
@@ -41,7 +46,7 @@ def read_wide_canvas(stroke_width: int) -> np.ndarray | None:
         return_image_data=True,
         width=width,
         height=height,
-        key=f"number_canvas_{st.session_state.get('canvas_version', 0)}",
+        key=f"{name}_{st.session_state.get('canvas_version', 0)}",
     )
     return result.image_data
 
