@@ -38,6 +38,8 @@ class TrainConfig:
     train_limit: int | None = None  # use only the first N training images (quick runs, tests)
     test_limit: int | None = None  # evaluate on only the first N test images
     spec: specs.Spec | None = None  # a network of one's own (a preset's spec when None)
+    title: str = ""  # what people call the run ("" : its folder id)
+    note: str = ""  # a note of theirs about it
 
     @property
     def name(self) -> str:
@@ -112,6 +114,8 @@ def prepare_run(
         run_id=run_id,
         description=description,
         spec=spec.to_dict(),
+        title=runs.clean_text(config.title, runs.TITLE_CHARS),
+        note=runs.clean_text(config.note, runs.NOTE_CHARS, lines=True),
     )
 
 

@@ -82,6 +82,39 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+TITLE_CHARS = 80  # a run's name: one line
+NOTE_CHARS = 1000  # a run's note: a few lines
+
+
+def clean_text(text: Any, limit: int, lines: bool = False) -> str:
+    """A name or note as kept in run.json: control characters dropped, spaces collapsed
+    (line breaks kept in a note, `lines`), trimmed; InputError when longer than `limit`.
+    Anything else (unicode, quotes, "<b>") is kept as typed: pages show it as text."""
+    if not isinstance(text, str):
+        raise InputError(f"A run's name and note must be text, got {type(text).__name__}")
+    kept = "".join(c if c.isprintable() or (lines and c == "\n") else " " for c in text)
+    if lines:
+        kept = "\n".join(" ".join(line.split()) for line in kept.strip().splitlines())
+    else:
+        kept = " ".join(kept.split())
+    if len(kept) > limit:
+        raise InputError(f"Too long: at most {limit} characters, got {len(kept)}")
+    return kept
+
+
+def rename_run(run: Run, title: str, note: str | None = None) -> Run:
+    """Give a finished run a name (and a note: None keeps the old one). Not while a process
+    still writes its run.json (it would write over the change): InputError then."""
+    if run.error:
+        raise InputError(f"The run {run.id} cannot be read: {run.error}")
+    if run.status in ACTIVE:
+        raise InputError(f"The run {run.id} is still {run.status}: rename it when it has ended")
+    changes = {"title": clean_text(title, TITLE_CHARS)}
+    if note is not None:
+        changes["note"] = clean_text(note, NOTE_CHARS, lines=True)
+    return update_meta(run, **changes)
+
+
 def validate_run_id(run_id: str) -> str:
     """Return `run_id` if it is a plain folder name (no path separators, no "..")."""
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
@@ -156,6 +189,10 @@ class RunMeta:
     # A run fine-tuned on your own digits (`fine_tune`): {"from": the run it started from,
     # "digits": how many of yours, "own_share", "mnist_images"}; None for any other run.
     fine_tuned: dict[str, Any] | None = None
+    # What people call the run (`clean_title`: any letters, spaces, symbols; shown as text,
+    # never markup) and a note of theirs; "" for none (the folder id names it then).
+    title: str = ""
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -170,7 +207,7 @@ class RunMeta:
                 raise ValueError(f"{name} is missing")
         if values["status"] not in _WRITTEN:
             raise ValueError(f"status {values['status']!r} is not one of {', '.join(_WRITTEN)}")
-        for name in ("run_id", "preset", "status", "description"):
+        for name in ("run_id", "preset", "status", "description", "title", "note"):
             _check(name, values.get(name, ""), str)
         for name in ("created_at", "started_at", "ended_at", "host", "error"):
             _check(name, values.get(name), str, optional=True)
@@ -261,7 +298,10 @@ class Run:
 
     @property
     def name(self) -> str:
-        """What people call the run: its id, or "default (shipped)"."""
+        """What people call the run: the title they gave it, else its id, or "default
+        (shipped)". The folder id stays `id`."""
+        if self.meta.title:
+            return self.meta.title
         return "default (shipped)" if self.is_default else self.id
 
     @property

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from mnist_core import runs
 from mnist_core.errors import StudioError
-from pages import curves, model_summary, run_views, shared
+from pages import curves, model_summary, run_table, run_views, shared
 
 METRICS = {
     "val_accuracy": "Validation accuracy",
@@ -16,42 +15,6 @@ METRICS = {
     "loss": "Training loss",
 }
 DEFAULT_SELECTED = 3  # completed runs drawn when the page opens
-
-
-def _learned_from(run: runs.Run) -> str | None:
-    """ "60,000 images", or "2,000 images (quick)" for a run on a slice of them."""
-    images = run.train_images
-    if images is None:
-        return None
-    return f"{images:,} images" + (" (quick)" if run.is_quick else "")
-
-
-def _table(all_runs: list[runs.Run]) -> pd.DataFrame:
-    """One row per run, in words and numbers fit for st.dataframe (no metric is computed here)."""
-    rows = []
-    for run in all_runs:
-        meta, params = run.meta, run.meta.params
-        done = meta.epochs_completed if meta.epochs_completed is not None else "?"
-        rows.append(
-            {
-                "Run": run.name,
-                "Test accuracy": run.test_accuracy,
-                "Learned from": _learned_from(run),
-                "Status": runs.STATUS_WORDS[run.status],
-                "Started": meta.started_at or meta.created_at,
-                "Time": meta.train_seconds,
-                "Model": run.preset,
-                "Network": run_views.architecture(run),
-                "Epochs": f"{done} of {params.epochs}" if params else None,
-                "Batch": params.batch_size if params else None,
-                "Learning rate": params.learning_rate if params else None,
-                "Seed": params.seed if params else None,
-                "Problem": run.error,
-            }
-        )
-    table = pd.DataFrame(rows)
-    table["Started"] = pd.to_datetime(table["Started"], utc=True, errors="coerce")
-    return table
 
 
 def _delete(run_id: str) -> None:
@@ -68,7 +31,7 @@ def _delete(run_id: str) -> None:
 st.title("Compare runs")
 kind, text = st.session_state.pop("compare_notice", (None, None))
 if kind == "success":
-    st.success(text, icon=":material/delete:")
+    st.success(text, icon=":material/check_circle:")
 elif kind == "error":
     st.error(text, icon=":material/warning:")
 
@@ -81,36 +44,7 @@ if not all_runs:
     st.info("No training runs yet. Train a model on the Train page and it will appear here.")
     st.stop()
 
-st.dataframe(
-    _table(all_runs),
-    hide_index=True,
-    key="compare_table",
-    column_config={
-        "Run": st.column_config.TextColumn(width=260),
-        "Test accuracy": st.column_config.ProgressColumn(
-            min_value=0,
-            max_value=1,
-            format="percent",
-            width=120,
-            help="Share of the test pictures read right",
-        ),
-        "Learned from": st.column_config.TextColumn(
-            width=140,
-            help="How many training images the run learned from; a quick run learned from a "
-            "slice and is less accurate for it.",
-        ),
-        "Status": st.column_config.TextColumn(width=95),
-        "Started": st.column_config.DatetimeColumn(format="distance", width=100),
-        "Time": st.column_config.NumberColumn(format="%.0f s", width=60, help="Training time"),
-        "Model": st.column_config.TextColumn(width=130),
-        "Network": st.column_config.TextColumn(width=260, help="The layers, input to output"),
-        "Epochs": st.column_config.TextColumn(width=65, help="Finished of planned"),
-        "Batch": st.column_config.NumberColumn(width=55, help="Pictures per training step"),
-        "Learning rate": st.column_config.NumberColumn(format="%g", width=95),
-        "Seed": st.column_config.NumberColumn(width=55),
-        "Problem": st.column_config.TextColumn(width=260, help="Why a run cannot be read"),
-    },
-)
+run_table.show(all_runs)
 
 st.header("Learning curves")
 by_id = {run.id: run for run in all_runs if run.status != "invalid"}
@@ -168,6 +102,32 @@ again = st.selectbox(
 if again:
     st.caption(f"Network: {run_views.architecture(by_id[again])}")
     run_views.train_again(by_id[again])
+
+st.header("Rename a run")
+renamable = {run.id: run for run in all_runs if not run.error and run.status not in runs.ACTIVE}
+if shared.demo_mode():
+    st.caption("Renaming runs is turned off in this demo, so every visitor sees the same names.")
+elif renamable:
+    pick = st.selectbox(
+        "Run to rename",
+        list(renamable),
+        format_func=lambda run_id: renamable[run_id].label(),
+        key="compare_rename",
+    )
+    st.caption(f"Folder: models/{pick}")
+    with st.form("compare_rename_form", border=False):
+        title = st.text_input(
+            "New name", value=renamable[pick].meta.title, max_chars=runs.TITLE_CHARS,
+            help="Any letters and symbols; empty: the folder id names the run.",
+        )  # fmt: skip
+        note = st.text_area("Note", value=renamable[pick].meta.note, max_chars=runs.NOTE_CHARS)
+        if st.form_submit_button("Save the name and note", icon=":material/edit:"):
+            try:
+                runs.rename_run(renamable[pick], title, note)
+                st.session_state.compare_notice = ("success", f"Renamed the run {pick}.")
+            except StudioError as exc:
+                st.session_state.compare_notice = ("error", str(exc))
+            st.rerun()
 
 st.header("Delete a run")
 if shared.demo_mode():

@@ -157,6 +157,7 @@ with left:
     if fault is not None:
         st.error(f"The network cannot be built: {fault[1]}", icon=":material/error:")
     train_form.settings(disabled=False)  # the demo explores costs too: only Start is off
+    train_form.naming(disabled=demo)
     mine_active = first_view.mine is not None and first_view.mine.active
     st.button(
         "Start training",

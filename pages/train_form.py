@@ -109,6 +109,21 @@ def settings(disabled: bool) -> None:
     # fmt: on
 
 
+def naming(disabled: bool) -> None:
+    """A name and a note for the run, both optional (the folder id is made either way)."""
+    st.text_input(
+        "Name this run (optional)",
+        key="train_title",
+        max_chars=runs.TITLE_CHARS,
+        disabled=disabled,
+        placeholder="e.g. My first CNN",
+        help="Shown in the menus and in Compare instead of the folder id; any letters "
+        "and symbols. You can rename it later on the Compare page.",
+    )
+    st.text_area("Note (optional)", key="train_note", max_chars=runs.NOTE_CHARS, height=68,
+                 disabled=disabled, placeholder="What are you trying out?")  # fmt: skip
+
+
 def train_images() -> int:
     """How many training images (validation included) a run of the form would read."""
     state = st.session_state
@@ -135,6 +150,8 @@ def submit(queue) -> None:
             spec=spec,
             seed=int(state.train_seed),
             train_limit=int(state.train_quick_size) if quick else None,
+            title=state.get("train_title") or "",
+            note=state.get("train_note") or "",
         )
         job = queue.submit(config)
     except StudioError as exc:
@@ -143,3 +160,4 @@ def submit(queue) -> None:
     st.session_state.train_job = st.query_params["job"] = job.run_id
     st.session_state.setdefault("train_started", set()).add(job.run_id)
     st.session_state.pop("train_stopping", None)
+    state.train_title = state.train_note = ""  # the next run gets a name of its own

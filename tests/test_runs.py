@@ -329,3 +329,28 @@ def test_quick_runs_are_marked_and_say_what_they_learned_from(tmp_path):
     )
     assert not full.is_quick and full.train_images == 60000
     assert full.label() == "f · fast-cnn · 99.00% on 500 test images"
+
+
+ODD_NAMES = ["  My first   CNN ", "Zahlen 数字 ✏️", '<b>bold</b> & <script>x</script> "quoted"']
+
+
+def test_runs_are_named_at_start_and_renamed_later_with_any_characters(tmp_path):
+    from mnist_core.config import TrainConfig, prepare_run
+
+    run = prepare_run(TrainConfig("fast-cnn", title=ODD_NAMES[0], note="line 1\nline\t2"), tmp_path)
+    assert run.name == "My first CNN" and run.meta.note == "line 1\nline 2"
+    assert run.id.endswith(run.id[-4:]) and run.id != run.name  # the folder id stays as it was
+    with pytest.raises(InputError, match="still queued"):
+        runs.rename_run(run, "too early")  # the worker would write over it
+    runs.update_meta(run, status="completed")
+    for name in ODD_NAMES[1:]:
+        again = runs.rename_run(runs.read_run(run.path), name)
+        assert runs.read_run(run.path).name == name == again.name  # kept as typed
+        assert runs.read_run(run.path).meta.note == "line 1\nline 2"  # None keeps the note
+    runs.rename_run(run, "", note="")
+    assert runs.read_run(run.path).name == run.id
+    with pytest.raises(InputError, match="at most 80"):
+        runs.rename_run(run, "x" * 81)
+    with pytest.raises(InputError, match="at most 80"):
+        prepare_run(TrainConfig("fast-cnn", title="y" * 81), tmp_path)
+    assert len(runs.list_runs(tmp_path)) == 1  # nothing written for a refused request

@@ -132,3 +132,31 @@ def test_each_run_shows_its_network_and_links_to_train_it_again(models):
     assert "Network: Flatten → Dense 12 → Dense 10 softmax" in [c.value for c in at.caption]
     [link] = [e for e in at.get("page_link") if e.proto.label == "Train again with changes"]
     assert link.proto.page == "train" and "from=second" in link.proto.query_string
+
+
+def test_every_column_has_a_help_and_a_few_are_shown(models):
+    from pages import run_table
+
+    assert all(config.get("help") for config in run_table.COLUMNS.values())
+    at = compare_page()
+    assert set(at.dataframe[0].value.columns) == set(run_table.COLUMNS)
+    assert at.multiselect(key="compare_columns").value == []  # the usual columns only
+    at.multiselect(key="compare_columns").set_value(["Network", "Seed"]).run()
+    assert not at.exception
+
+
+@pytest.mark.parametrize("name", ["Zahlen 数字 ✏️", "<b>bold</b> & <img src=x onerror=alert(1)>"])
+def test_rename_a_run_shows_the_name_as_text_and_keeps_the_folder(models, name):
+    at = compare_page()
+    at.selectbox(key="compare_rename").set_value("second").run()
+    at.text_input[0].input(name)
+    at.text_area[0].input("tried a bigger batch")
+    at.button[0].click().run()  # the form's submit button
+    assert not at.exception and any("Renamed the run second" in s.value for s in at.success)
+    table = at.dataframe[0].value
+    assert name in list(table["Run"]) and "second" in list(table["Folder"])
+    assert list(table.loc[table["Run"] == name, "Note"]) == ["tried a bigger batch"]
+    fresh = compare_page()  # a new visit: with a named run, the folder ids are shown beside
+    assert fresh.multiselect(key="compare_columns").value == ["Folder"]
+    assert json.loads((models / "second" / "run.json").read_text())["title"] == name
+    assert (models / "second").is_dir()

@@ -71,6 +71,7 @@ def test_quick_run_trains_and_links_to_evaluate(scratch_models):
     at.slider(key="train_epochs").set_value(1)
     at.checkbox(key="train_quick").check().run()
     at.select_slider(key="train_quick_size").set_value(500).run()
+    at.text_input(key="train_title").input("Quick <i>one</i> ✏️")
     at.button(key="train_start").click().run()
     assert not at.exception
 
@@ -99,6 +100,7 @@ def test_quick_run_trains_and_links_to_evaluate(scratch_models):
 
     assert f"{shared.evaluation(run.model_path).accuracy:.2%}" == labels["Test accuracy"]
     assert run.label().endswith("· quick: 500 images") and "A quick run" in _texts(at)
+    assert run.name == "Quick <i>one</i> ✏️" and at.text_input(key="train_title").value == ""
     assert len(runs.read_steps(run.path)) > 1  # one epoch, and still a curve
     assert f"/evaluate?run={run_id}" in _texts(at)
     assert not at.button(key="train_start").disabled
@@ -253,22 +255,24 @@ def test_the_editor_starts_from_the_preset_and_follows_edits(models_env):
     fast = PRESETS["fast-cnn"].spec
     costs = fast.costs()
     total, n = sum(c.params for c in costs), len(fast.layers)  # the preset's, output included
+    units = fast.layers[-1]["units"]  # its last layer: a Dense
     assert _metrics(at)["Parameters"] == f"{total:,}"
     assert _metrics(at)["Multiply-adds per image"] == f"{sum(c.madds for c in costs):,}"
     assert _metrics(at)["Seconds per epoch (estimate)"].startswith(("≈", "under"))
     assert _layer_boxes(at)[0] == f"**1 · Conv2D** → 12×12×16 · {costs[0].params:,} parameters"
-    assert len(_layer_boxes(at)) == n and _layer_boxes(at)[-1].startswith(f"**{n} · Dense** → 256")
+    assert len(_layer_boxes(at)) == n
+    assert _layer_boxes(at)[-1].startswith(f"**{n} · Dense** → {units} ·")
 
-    # Add a layer: a Dense of 64 after the Dense of 256; its shape and the count follow.
+    # Add a layer: a Dense of 64 after the preset's last Dense; its shape and the count follow.
     at.selectbox(key="net_add_type").set_value("Dense").run()
     at.button(key="net_add").click().run()
     assert not at.exception
-    assert _layer_boxes(at)[-1] == f"**{n + 1} · Dense** → 64 · {256 * 64 + 64:,} parameters"
-    more = total - (256 * 10 + 10) + (256 * 64 + 64) + (64 * 10 + 10)
+    assert _layer_boxes(at)[-1] == f"**{n + 1} · Dense** → 64 · {units * 64 + 64:,} parameters"
+    more = total - (units * 10 + 10) + (units * 64 + 64) + (64 * 10 + 10)
     assert _metrics(at)["Parameters"] == f"{more:,}"
     new = at.session_state["net_ids"][-1]
     at.number_input(key=f"net_{new}_units").set_value(32).run()
-    assert _layer_boxes(at)[-1] == f"**{n + 1} · Dense** → 32 · {256 * 32 + 32:,} parameters"
+    assert _layer_boxes(at)[-1] == f"**{n + 1} · Dense** → 32 · {units * 32 + 32:,} parameters"
 
     # An impossible layer: a convolution after the dense layers gets its message, no Start.
     at.selectbox(key="net_add_type").set_value("Conv2D").run()
@@ -287,7 +291,7 @@ def test_the_editor_starts_from_the_preset_and_follows_edits(models_env):
     assert not at.button(key="train_start").disabled
     # ... and remove it again: the network is the one before.
     at.button(key=f"net_remove_{conv}").click().run()
-    assert _metrics(at)["Parameters"] == f"{total - 256 * 10 - 10 + 256 * 32 + 32 + 330:,}"
+    assert _metrics(at)["Parameters"] == f"{total - units * 10 - 10 + units * 32 + 32 + 330:,}"
 
 
 def test_scratch_json_paste_and_a_changed_network_is_custom(models_env):
