@@ -223,7 +223,9 @@ with table_col:
         hide_index=True,
         width="stretch",
         column_config={
-            "digit": st.column_config.NumberColumn("Digit", format="%d", width=48),
+            "digit": st.column_config.NumberColumn(
+                "Digit", format="%d", width=48, help="The true digit of the test images."
+            ),
             **scores,
         },
     )
@@ -231,7 +233,15 @@ with table_col:
         _as_percent(evaluation.averages_table()),
         hide_index=True,
         width="stretch",
-        column_config={"average": st.column_config.TextColumn("Average", width=100), **scores},
+        column_config={
+            "average": st.column_config.TextColumn(
+                "Average",
+                width=100,
+                help="Macro: the ten digits' scores averaged, each digit counting the same. "
+                "Weighted: each digit counting by how many test images it has.",
+            ),
+            **scores,
+        },
         column_order=("average", "precision", "recall", "f1"),
     )
     st.caption("Macro: every digit counts the same. Weighted: by how many test images it has.")

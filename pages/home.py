@@ -67,13 +67,25 @@ else:
     st.info(f"The ready-made model has no test score yet (status: {default_run.status}).")
 
 # --------------------------------------------------------------------------- the dataset
+SOURCE_WORDS = {  # data.load_mnist's kinds of source, in words a visitor understands
+    "MNIST_DATA_DIR": "from a folder prepared by whoever runs this server",
+    "cache": "from a copy saved on this server at an earlier visit",
+    "Keras download": "downloaded from the Keras library's copy",
+    "npm package": "downloaded from a published copy",
+}
 st.header("The MNIST digits")
 facts = st.columns(4)
 facts[0].metric("Training pictures", f"{len(mnist.x_train):,}")
 facts[1].metric("Test pictures", f"{len(mnist.x_test):,}")
 facts[2].metric("Picture size", "28 × 28", help="Grey levels from 0 (black) to 255 (white).")
 facts[3].metric("Classes", "10", help="The digits 0 to 9.")
-st.caption(f"Loaded from: {mnist.source.split(' (')[0]}")  # the kind of source, not a local path
+kind = mnist.source.split(" (")[0]  # the kind of source, never a local path
+where = next((words for start, words in SOURCE_WORDS.items() if kind.startswith(start)), None)
+st.caption(
+    f"These are the original MNIST pictures{', ' + where if where else ''}, checked against "
+    "the published files' fingerprints before use.",
+    help=f"Technical detail: the data source was {kind}.",
+)
 
 st.subheader("Sample training pictures")
 choice, shuffle = st.columns([4, 1], vertical_alignment="bottom")

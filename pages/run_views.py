@@ -44,15 +44,28 @@ def live_view(watch: runs.Watch) -> None:
     st.progress(min(1.0, max(0.0, progress["fraction"])), text=text)
     loss, acc, val = progress.get("loss"), progress.get("accuracy"), progress.get("val_accuracy")
     cols = st.columns(4)
-    cols[0].metric("Training loss", f"{loss:.4f}" if loss is not None else "-")
-    cols[1].metric("Training accuracy", f"{acc:.2%}" if acc is not None else "-")
+    cols[0].metric(
+        "Training loss",
+        f"{loss:.4f}" if loss is not None else "-",
+        help="How wrong the model still is on the images it learns from, on average this "
+        "epoch: lower is better, and it should fall as the model learns.",
+    )
+    cols[1].metric(
+        "Training accuracy",
+        f"{acc:.2%}" if acc is not None else "-",
+        help="Share of the images it learns from that it reads right so far this epoch.",
+    )
     cols[2].metric(
         "Validation accuracy",
         f"{val:.2%}" if val is not None else "–" if watch.held_back else "none",
-        help="Accuracy on the held-back images, measured at the end of each epoch "
-        "(none when no images are held back).",
+        help="Share of the held-back images (validation: images it does not learn from) "
+        "that it reads right, measured at the end of each epoch; none when none are held back.",
     )
-    cols[3].metric("Time so far", shared.duration(progress.get("elapsed_s")))
+    cols[3].metric(
+        "Time so far",
+        shared.duration(progress.get("elapsed_s")),
+        help="Time spent training, from the first learning step.",
+    )
     live = (
         {"epoch": epoch - 1 + batch / batches, "loss": loss, "accuracy": acc}
         if loss is not None
@@ -110,10 +123,19 @@ def ending(request, yours: bool) -> None:
     cols[0].metric(
         "Test accuracy",
         f"{run.test_accuracy:.2%}" if run.test_accuracy is not None else "-",
-        help=f"Share of {tested:,} test images read correctly." if tested else None,
+        help=f"Share of the {tested or 10000:,} test images, never seen in training, whose "
+        "digit the model named correctly.",
     )
-    cols[1].metric("Training time", shared.duration(meta.train_seconds))
-    cols[2].metric("Epochs", meta.epochs_completed if meta.epochs_completed is not None else "-")
+    cols[1].metric(
+        "Training time",
+        shared.duration(meta.train_seconds),
+        help="How long the learning took, without loading the data or testing.",
+    )
+    cols[2].metric(
+        "Epochs",
+        meta.epochs_completed if meta.epochs_completed is not None else "-",
+        help="Passes over all the training images that were finished.",
+    )
     if run.is_quick:
         st.caption(
             f"A quick run: it learned from {run.train_images:,} of the 60,000 training images, "

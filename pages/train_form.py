@@ -29,6 +29,28 @@ def _apply_preset() -> None:
     network_editor.load(PRESETS[name].spec, name)
 
 
+def plain_description(spec: specs.Spec) -> str:
+    """What a newcomer understands of a network: how big, how it looks at a picture, how long
+    it learns ("A small network with 3 layers that learn, which looks at ...")."""
+    costs = spec.costs()
+    learning = sum(1 for c in costs if c.kind in ("Dense", "Conv2D", "DepthwiseConv2D",
+                                                  "SeparableConv2D"))  # fmt: skip
+    params = sum(c.params for c in costs)
+    size = "small" if params < 60_000 else "medium-sized" if params < 200_000 else "larger"
+    looks = (
+        "looks at small patches of the picture first, as our eyes pick out strokes "
+        "(a convolutional network)"
+        if any("Conv" in c.kind for c in costs)
+        else "looks at all 784 pixels at once (a plain, fully connected network)"
+    )
+    passes = f"{spec.epochs} pass{'es' if spec.epochs != 1 else ''} over the training images"
+    extra = ", each shifted, turned and zoomed a little" if spec.augment else ""
+    return (
+        f"A {size} network with {learning} layers that learn ({params:,} numbers to tune), "
+        f"which {looks}; {passes}{extra}."
+    )
+
+
 def start() -> None:
     """Defaults, once per session: fast-cnn in the editor for 3 epochs with 10% held back for
     validation (so the curves show learning and checking), seed 42, a full run."""
@@ -57,7 +79,9 @@ def starting_point(disabled: bool) -> None:
     )
     origin = st.session_state.get("net_origin")
     if origin in PRESETS:
-        st.caption(PRESETS[origin].description)
+        st.caption(plain_description(PRESETS[origin].spec))
+        with st.expander("Technical details"):
+            st.caption(PRESETS[origin].description)
     elif origin:
         st.caption(f"The network of run {origin}.")
     st.button("Start from scratch", key="net_scratch", on_click=network_editor._scratch,

@@ -249,3 +249,18 @@ def test_the_runs_network_is_shown_with_a_link_to_train_it_again(models_env):
     assert "Network: Flatten → Dense 128 relu → Dropout 0.2 → Dense 10 softmax" in captions
     [link] = [e for e in at.get("page_link") if e.proto.label == "Train again with changes"]
     assert link.proto.page == "train" and link.proto.query_string == "from=default"
+
+
+def test_every_metric_and_column_says_what_it_is(models_env):
+    """Plain words: a one-sentence help on each metric, and on each column of the per-digit
+    table and the averages (precision, recall, F1, macro and weighted)."""
+    import json as _json
+
+    at = _page().run()
+    assert not at.exception and at.metric and all(m.help for m in at.metric)
+    scores = [f for f in at.dataframe if "precision" in f.value.columns]
+    assert len(scores) == 2  # per digit, and the two averages
+    for frame in scores:
+        columns = _json.loads(frame.proto.columns)
+        shown = [c for c in frame.value.columns if c in columns]
+        assert shown and all(columns[c].get("help") for c in shown), columns

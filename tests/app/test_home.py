@@ -36,6 +36,10 @@ def test_home_shows_the_dataset_the_samples_and_the_shipped_model(home):
         for c in home.caption
     )
     assert not home.error and not home.warning
+    # Where the pictures came from, in words (the tests read them from MNIST_DATA_DIR).
+    [source] = [c for c in home.caption if "original MNIST pictures" in c.value]
+    assert "prepared by whoever runs this server" in source.value
+    assert "MNIST_DATA_DIR" not in source.value and "MNIST_DATA_DIR" in source.help
 
 
 def test_digit_filter_shows_only_that_digit_and_shuffle_shows_others(home):

@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from mnist_core import runs, specs
 from mnist_core.presets import PRESETS
+from pages import train_form
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "train.py")
 TIMEOUT = 90  # the first run imports TensorFlow
@@ -49,7 +50,8 @@ def test_page_renders_with_preset_defaults(models_env):
     assert not at.exception
     preset = at.selectbox(key="train_preset")
     assert preset.options == list(PRESETS)
-    assert PRESETS[preset.value].description in _texts(at)
+    assert PRESETS[preset.value].description in _texts(at)  # folded under Technical details
+    assert train_form.plain_description(PRESETS[preset.value].spec) in _texts(at)
     assert not at.button(key="train_start").disabled
     assert "Nothing is training right now" in _texts(at)
     # Opens on settings that show learning and checking: several epochs, some held back.
@@ -95,6 +97,7 @@ def test_quick_run_trains_and_links_to_evaluate(scratch_models):
     # is the one Evaluate computes for the same model file.
     assert run.meta.data.test_examples == 10000
     labels = {m.label: m.value for m in at.metric}
+    assert all(m.help for m in at.metric)  # every figure says what it is in one sentence
     assert labels["Test accuracy"] == f"{run.test_accuracy:.2%}"
     from pages import shared
 
