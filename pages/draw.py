@@ -12,7 +12,16 @@ import streamlit as st
 
 from mnist_core.errors import StudioError
 from mnist_core.preprocess import NO_DIGIT_MESSAGE
-from pages import draw_number, draw_test_image, explorer, figures, own_digit_form, pen_up, shared
+from pages import (
+    canvas_fit,
+    draw_number,
+    draw_test_image,
+    explorer,
+    figures,
+    own_digit_form,
+    pen_up,
+    shared,
+)
 
 CANVAS_SIZE = 280  # px: ten canvas pixels per MNIST pixel
 SEEN_SCALE = 8  # the 28x28 model input shown at 224x224, pixel for pixel
@@ -176,7 +185,7 @@ def drawing_area(run, others: list, number_mode: bool) -> None:
             draw_number.show_number(drawing, run, "draw")
         return
     canvas_side, result_side = st.columns([1, 2], gap="large")
-    with canvas_side:
+    with canvas_side, st.container(key=canvas_fit.CANVAS_BOX):
         stroke = st.slider("Pen width", 5, 40, 18, key="draw_stroke")
         drawing = read_canvas(stroke)
         st.button("Clear", icon=":material/ink_eraser:", on_click=_clear)
@@ -190,6 +199,7 @@ def drawing_area(run, others: list, number_mode: bool) -> None:
 draw_tab, upload_tab = st.tabs([":material/draw: Draw", ":material/image: Upload a picture"])
 with draw_tab:
     pen_up.send_strokes_at_once()
+    canvas_fit.fit_canvases()
     drawing_area(run, others, number_mode)
 
 with upload_tab:
