@@ -36,6 +36,7 @@ from .callbacks import (
     WeightSnapshots,
 )
 from .callbacks.atomic_checkpoint import save
+from .callbacks.tensorboard_logs import tensorboard_logs
 from .config import BOUNDS, TrainConfig, prepare_run, spec_of  # noqa: F401  (this module's API)
 from .data import Mnist, load_mnist, normalise, split_train_val
 from .errors import InputError, StudioError
@@ -246,6 +247,7 @@ def train_run(
         )
         val_labels = np.eye(10, dtype=np.float32)[y_val] if one_hot else y_val
         validation = (normalise(x_val)[..., None], val_labels) if len(x_val) else None
+        board = tensorboard_logs(run.path, log)  # None where turned off or not installed
         start = time.monotonic()
         model.fit(
             dataset,
@@ -259,6 +261,7 @@ def train_run(
                 progress,
                 StepHistory(run.path),
                 WeightSnapshots(run.path),
+                *([board] if board else []),
                 *recipe.callbacks(spec, validation is not None),
                 *callbacks,
                 stopper,

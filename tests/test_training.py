@@ -265,6 +265,8 @@ def test_a_failed_save_fails_the_run_in_one_line_and_keeps_the_last_model(
         "model.keras",
         "progress.json",
         "run.json",
+        "steps.csv",
+        "tensorboard",  # the TensorBoard event files (a folder)
         "weights.npz",
     ]
 

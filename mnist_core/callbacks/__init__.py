@@ -1,6 +1,7 @@
 """Plain Keras callbacks, one job each, in the style of `keras/src/callbacks/`.
 
-`training.train` passes AtomicBestCheckpoint, ProgressFile, StepHistory, WeightSnapshots and StopOnRequest
+`training.train` passes AtomicBestCheckpoint, ProgressFile, StepHistory, WeightSnapshots, the
+TensorBoard writer of `tensorboard_logs` and StopOnRequest
 to `model.fit`; the command line adds TerminalProgress; callers (tests, benchmarks) add their
 own `keras.callbacks.Callback`s beside them.
 """
