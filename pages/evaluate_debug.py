@@ -8,7 +8,9 @@ lays them out.
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -22,6 +24,18 @@ COLUMNS = 5  # images a row: wide enough for a one-line caption on a laptop scre
 UPSCALE = 4  # 28 px test images shown at 112 px, nearest-neighbour (crisp pixels)
 PER_PAGE = 20  # mistakes a page (4 rows of 5)
 MATRIX_HEIGHT = 420  # px: two matrices fit beside each other on a laptop screen
+
+
+def as_text(name: str) -> str:
+    """A name people chose, safe in a Markdown caption: each character Markdown (or
+    Streamlit's :emoji: and $maths$) could read as formatting is backslash-escaped, so the
+    name shows exactly as typed."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:])", r"\\\1", name)
+
+
+def plotly_text(name: str) -> str:
+    """A name for a Plotly title: its HTML-like tags shown, not applied."""
+    return html.escape(name)
 
 
 def top3(probabilities: np.ndarray) -> str:
@@ -113,7 +127,7 @@ def difference_figure(this: np.ndarray, other: np.ndarray, names: tuple[str, str
     )
     fig.update_layout(
         height=MATRIX_HEIGHT,
-        title=f"{names[1]} minus {names[0]}",
+        title=f"{plotly_text(names[1])} minus {plotly_text(names[0])}",
         margin=dict(l=50, r=10, t=40, b=40),
     )
     fig.update_xaxes(title_text="Predicted digit", dtick=1, side="bottom")
@@ -162,17 +176,18 @@ def against_another_run(evaluation, run: runs.Run) -> None:
         )
         fixed = int(np.trace(theirs.confusion) - np.trace(evaluation.confusion))
         st.caption(
-            f"{other.name} reads {abs(fixed):,} test images "
+            f"{as_text(other.name)} reads {abs(fixed):,} test images "
             + ("more" if fixed >= 0 else "fewer")
-            + f" right than {run.name}."
+            + f" right than {as_text(run.name)}."
         )
         return
     for column, (shown_run, scored) in zip(st.columns(2), ((run, evaluation), (other, theirs))):
         name = shown_run.name
+        title = plotly_text(name)
         column.plotly_chart(
-            figures.confusion_matrix_figure(scored.confusion, height=MATRIX_HEIGHT, title=name),
+            figures.confusion_matrix_figure(scored.confusion, height=MATRIX_HEIGHT, title=title),
             width="content",
             key=f"evaluate_side_{shown_run.id}",
             config={"displayModeBar": False},
         )
-        column.caption(f"{name}: {scored.accuracy:.2%} of {scored.n:,} test images right.")
+        column.caption(f"{as_text(name)}: {scored.accuracy:.2%} of {scored.n:,} test images right.")

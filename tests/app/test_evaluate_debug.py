@@ -106,5 +106,15 @@ def test_another_runs_matrix_side_by_side_and_as_a_difference(own_models):
     assert not at.exception
     assert len(at.get("plotly_chart")) == charts + 1
     # The copy is the same model: it reads exactly as many test images right.
-    assert any(c.value == "second reads 0 test images more right than default (shipped)."
-               for c in at.caption)  # fmt: skip
+    said = "second reads 0 test images more right than " + evaluate_debug.as_text(
+        "default (shipped)"
+    )
+    assert said + "." in [c.value for c in at.caption]
+
+
+def test_a_chosen_name_is_shown_as_typed():
+    name = "My *best* <b>run</b> :smile: $x$ [link](y)"
+    escaped = evaluate_debug.as_text(name)
+    assert escaped.replace("\\", "") == name  # only backslashes were added
+    assert all(escaped[i - 1] == "\\" for i, ch in enumerate(escaped) if ch in "*<>:$[]()")
+    assert evaluate_debug.plotly_text(name).count("<") == 0
