@@ -1,4 +1,4 @@
-"""A test image on the Draw page (?test=N, linked from Evaluate's galleries): how the chosen
+"""A test image on the Draw page (?test_image=N, linked from Evaluate's galleries): how the chosen
 model and the models it is compared with read exactly that image.
 
 Each model's answer is its row of the test-set Evaluation (pages/shared.evaluation), the very
@@ -14,24 +14,27 @@ from mnist_core import runs
 from pages import evaluate_debug, explorer, figures, shared
 
 SCALE = 8  # the 28x28 test image shown at 224x224, pixel for pixel
+# ?test_image=N names it: not Inside's ?test=N, which the address keeps while Inside shows a
+# test image and would otherwise open one here too
+PARAM = evaluate_debug.DRAW_PARAM
 
 
 def from_address() -> int | None:
-    """The test image ?test=N names, or None; anything but a number from 0 to 9,999 (or
+    """The test image ?test_image=N names, or None; anything but a number from 0 to 9,999 (or
     the test set's size less one) is dropped from the address with one warning."""
-    raw = st.query_params.get("test")
+    raw = st.query_params.get(PARAM)
     if raw is None:
         return None
     count = len(shared.mnist().y_test)
     if raw.isascii() and raw.isdigit() and int(raw) < count:
         return int(raw)
-    del st.query_params["test"]
+    del st.query_params[PARAM]
     st.warning(f"The test image named in the address is not a number from 0 to {count - 1:,}.")
     return None
 
 
 def _back_to_drawing() -> None:
-    st.query_params.pop("test", None)
+    st.query_params.pop(PARAM, None)
 
 
 def show(index: int, run: runs.Run, others: list[runs.Run]) -> None:

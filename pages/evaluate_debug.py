@@ -23,6 +23,7 @@ from pages import explorer, figures, shared
 COLUMNS = 5  # images a row: wide enough for a one-line caption on a laptop screen
 UPSCALE = 4  # 28 px test images shown at 112 px, nearest-neighbour (crisp pixels)
 PER_PAGE = 20  # mistakes a page (4 rows of 5)
+DRAW_PARAM = "test_image"  # Draw's ?test_image=N (pages/draw_test_image.py)
 MATRIX_HEIGHT = 420  # px: two matrices fit beside each other on a laptop screen
 
 
@@ -69,7 +70,7 @@ def image_grid(
                 "pages/draw.py",
                 label="Other models",
                 icon=":material/compare:",
-                query_params={"run": run_id, "test": str(i)},
+                query_params={"run": run_id, DRAW_PARAM: str(i)},
                 help=f"Open test image {i:,} on the Draw page to see how other models read it.",
             )
 

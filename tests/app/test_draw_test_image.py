@@ -26,7 +26,7 @@ def predicted(tiny_models_dir, mnist):
 def _draw(test: str, **query) -> AppTest:
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
     at.switch_page("pages/draw.py")
-    at.query_params.update({"test": test, **query})
+    at.query_params.update({"test_image": test, **query})
     return at.run()
 
 
@@ -57,7 +57,7 @@ def test_back_to_drawing_leaves_the_test_image(models_env):
     at = _draw("7")
     assert _readings(at) is not None
     at.button(key="draw_test_back").click().run()
-    assert not at.exception and "test" not in at.query_params
+    assert not at.exception and "test_image" not in at.query_params
     assert not [d for d in at.dataframe if "Top 3" in d.value.columns]
 
 
@@ -66,4 +66,4 @@ def test_a_bad_test_image_in_the_address_is_one_warning(models_env, bad):
     at = _draw(bad)
     assert not at.exception
     assert any("not a number from 0 to 9,999" in w.value for w in at.warning)
-    assert "test" not in at.query_params
+    assert "test_image" not in at.query_params
