@@ -123,9 +123,9 @@ def test_demo_mode_disables_training_but_not_the_editor(models_env, monkeypatch)
     assert "Training is turned off in this demo" in _texts(at)
     at.selectbox(key="net_add_type").set_value("Dense").run()
     at.button(key="net_add").click().run()  # exploring shapes and costs still works
-    assert not at.exception and len(_layer_boxes(at)) == 6
+    assert not at.exception and len(_layer_boxes(at)) == len(PRESETS["fast-cnn"].spec.layers) + 1
     assert at.button(key="train_start").disabled
-    wide = at.session_state["net_ids"][-1]
+    wide = at.session_state["net_ids"][-2]  # the preset's own Dense, after the 5x5 maps
     at.number_input(key=f"net_{wide}_units").set_value(4096).run()  # the demo's limits
     assert "Too many parameters" in _texts(at) and "at most 1,000,000" in _texts(at)
 
