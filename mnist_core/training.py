@@ -247,7 +247,7 @@ def train_run(
         )
         val_labels = np.eye(10, dtype=np.float32)[y_val] if one_hot else y_val
         validation = (normalise(x_val)[..., None], val_labels) if len(x_val) else None
-        board = tensorboard_logs(run.path, log)  # None where turned off or not installed
+        board = tensorboard_logs(run.path, log, steps)  # None: turned off or not installed
         start = time.monotonic()
         model.fit(
             dataset,

@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 
 FOLDER = "tensorboard"  # beside run.json; its train/ and validation/ are TensorBoard's runs
-STEP_EVERY = 25  # a per-step point every 25 steps, as steps.csv keeps them
+STEP_EVERY = 25  # a per-step point every 25 steps at most, as steps.csv keeps them
 ENV_SWITCH = "MNIST_TENSORBOARD"  # "0" turns the event files off
 
 
@@ -79,10 +79,18 @@ def enabled() -> bool:
     return True
 
 
+def step_interval(steps_per_epoch: int | None) -> int:
+    """Steps between per-step points: STEP_EVERY, or fewer so that an epoch has ten points
+    (a short run still draws a curve), as steps.csv does."""
+    steps = steps_per_epoch or STEP_EVERY * 10
+    return max(1, min(STEP_EVERY, steps // 10))
+
+
 def tensorboard_logs(
-    run_path: Path, log: Callable[[str], None] | None = None
+    run_path: Path, log: Callable[[str], None] | None = None, steps_per_epoch: int | None = None
 ) -> keras.callbacks.Callback | None:
-    """The callback writing `run_path`/tensorboard, or None (logged) when it is turned off."""
+    """The callback writing `run_path`/tensorboard, or None (logged) when it is turned off.
+    `steps_per_epoch` sets how often a per-step point is written (`step_interval`)."""
     if not enabled():
         if log:
             log(f"no TensorBoard files: tensorboard is not installed or {ENV_SWITCH}=0")
@@ -91,6 +99,6 @@ def tensorboard_logs(
         log_dir=str(Path(run_path) / FOLDER),
         histogram_freq=1,  # every weight's histogram at the end of each epoch
         write_graph=True,
-        update_freq=STEP_EVERY,
+        update_freq=step_interval(steps_per_epoch),
         profile_batch=0,  # no profiler: it costs seconds and writes megabytes
     )

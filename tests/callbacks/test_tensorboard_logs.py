@@ -40,7 +40,7 @@ def _fit(tmp_path, epochs=2, steps=60):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    callback = board.tensorboard_logs(tmp_path)
+    callback = board.tensorboard_logs(tmp_path, steps_per_epoch=steps)
     history = model.fit(
         x, y, batch_size=4, epochs=epochs, validation_data=(x[:40], y[:40]),
         callbacks=[callback], verbose=0,
@@ -54,9 +54,9 @@ def test_the_event_files_hold_every_kind_of_record(tmp_path):
     val = _read(tmp_path / board.FOLDER / "validation")
     tags = train.Tags()
 
-    # Per step: every STEP_EVERY steps over both epochs (120 steps: 25, 50, ..., 100).
+    # Per step: ten points an epoch (60 steps: one every 6), over both epochs.
     steps = [s for s, _ in _scalars(train, "batch_loss")]
-    assert steps == list(range(board.STEP_EVERY, 121, board.STEP_EVERY))
+    assert steps == list(range(6, 121, 6))
     assert [s for s, _ in _scalars(train, "batch_accuracy")] == steps
     rates = [v for _, v in _scalars(train, "batch_learning_rate")]
     assert len(rates) == len(steps) and all(a > b for a, b in zip(rates, rates[1:]))
@@ -89,11 +89,16 @@ def test_a_run_folder_gets_its_tensorboard_files(tmp_path, mnist):
         models_dir=tmp_path, data=mnist,
     )  # fmt: skip
     events = _read(run.path / board.FOLDER / "train")
-    assert len(_scalars(events, "batch_loss")) == 34 // board.STEP_EVERY  # 34 steps of 16
+    # 34 steps of 16 images: ten points an epoch, one every 3 steps
+    assert [s for s, _ in _scalars(events, "batch_loss")] == list(range(3, 35, 3))
     [(_, epoch_loss)] = _scalars(events, "epoch_loss")
     [row] = runs.read_history(run.path)
     assert epoch_loss == pytest.approx(row["loss"], rel=1e-5)
     assert _scalars(_read(run.path / board.FOLDER / "validation"), "epoch_accuracy")
+
+
+def test_the_step_interval_gives_ten_points_an_epoch_up_to_every_25_steps():
+    assert [board.step_interval(n) for n in (5, 34, 60, 235, 469, None)] == [1, 3, 6, 23, 25, 25]
 
 
 def test_turned_off_no_files_and_a_line_in_the_log(tmp_path, monkeypatch):
