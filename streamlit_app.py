@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import shared
+from pages import canvas_fit, shared
 
 st.set_page_config(page_title="MNIST Studio", page_icon="✏️", layout="wide")
 
@@ -34,6 +34,7 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+canvas_fit.fit_page()  # every page fits a 1024 px window
 with st.sidebar:
     st.caption("MNIST Studio: train, evaluate and play with handwritten-digit networks.")
 page.run()

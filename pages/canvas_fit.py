@@ -17,9 +17,6 @@ MIN_COLUMN_PX = 296  # the canvas (280 px) and the column's own padding
 STYLE = f"""
 <style>
 [data-testid="stColumn"]:has(.st-key-{CANVAS_BOX}) {{ min-width: {MIN_COLUMN_PX}px; }}
-@media (max-width: 1200px) {{  /* room for the 600 px number canvas beside the sidebar */
-  [data-testid="stMainBlockContainer"] {{ padding-left: 1.5rem; padding-right: 1.5rem; }}
-}}
 @media (min-width: 641px) {{  /* side by side (narrower, Streamlit stacks the columns) */
   [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .st-key-{CANVAS_BOX}) {{
     flex-wrap: nowrap;
@@ -51,6 +48,23 @@ SCRIPT = """
 })();
 </script>
 """
+
+
+# Every page: below 1200 px the main block's side padding (5 rem each side in the wide layout)
+# shrinks to 1.5 rem, which gives a 1024 px window 112 px more: room for the 600 px number
+# canvas, Compare's usual columns and the Train form beside its live panel.
+PAGE_STYLE = """
+<style>
+@media (max-width: 1200px) {
+  [data-testid="stMainBlockContainer"] { padding-left: 1.5rem; padding-right: 1.5rem; }
+}
+</style>
+"""
+
+
+def fit_page() -> None:
+    """The page-wide style (the entry point puts it on every page; it takes no space)."""
+    st.html(PAGE_STYLE)
 
 
 def fit_canvases() -> None:

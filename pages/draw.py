@@ -106,10 +106,20 @@ def show_prediction(image, run, others: list, where: str) -> None:
             pd.DataFrame(rows),
             hide_index=True,
             key=f"compare_{where}",
+            width="stretch",  # the column's width, shared out: the Confidence bar stays whole
             column_config={
-                "Reads": st.column_config.NumberColumn(width=60),
+                "Model": st.column_config.TextColumn(
+                    width="medium", help="A trained model: its name, kind and test accuracy."
+                ),
+                "Reads": st.column_config.NumberColumn(
+                    width="small", help="The digit this model reads in the picture."
+                ),
                 "Confidence": st.column_config.ProgressColumn(
-                    min_value=0, max_value=1, format="percent", width=150
+                    min_value=0,
+                    max_value=1,
+                    format="percent",
+                    width="small",
+                    help="How sure this model is of its answer.",
                 ),
             },
         )

@@ -111,8 +111,12 @@ def _gallery(evaluation, images: np.ndarray, run_id: str, cell: tuple[int, int])
     pages = math.ceil(len(indices) / PER_PAGE)
     page = 1
     if pages > 1:
-        page = st.columns([1, 5])[0].number_input(
-            f"Page (of {pages})", 1, pages, 1, step=1, key=f"evaluate_page_{run_id}_{t}_{p}"
+        # A menu, not a number box: a box takes any number typed (999) and turns red.
+        page = st.columns([1, 4])[0].selectbox(
+            "Page",
+            range(1, pages + 1),
+            format_func=lambda n: f"{n} of {pages}",
+            key=f"evaluate_page_{run_id}_{t}_{p}",
         )
     shown = indices[(page - 1) * PER_PAGE : page * PER_PAGE]
     evaluate_debug.image_grid(

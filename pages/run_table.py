@@ -38,7 +38,7 @@ COLUMNS = {
                              "seed repeats the same run."),
     "Problem": Col.TextColumn(width=260, help="Why a run cannot be read."),
 }  # fmt: skip
-SHOWN = ("Run", "Test accuracy", "Learned from", "Status", "Started", "Time", "Model")
+SHOWN = ("Run", "Test accuracy", "Learned from", "Status", "Model")  # fit 1024 px
 MORE = [c for c in COLUMNS if c not in SHOWN]  # the details, on demand
 
 

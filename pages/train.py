@@ -24,6 +24,10 @@ POLL_S = 1.0  # how often the live panel refreshes while something trains or wai
 # next to "Stop training". Hidden on this page only; still in the page, so tests that wait for
 # it to go away keep working.
 ONE_STOP_CSS = '<style>[data-testid="stStatusWidget"] { visibility: hidden; }</style>'
+# The form's column never narrower than its controls want (a third of a 1024 px window is not).
+FORM_CSS = """<style>[data-testid="stColumn"]:has(.st-key-train_preset) { min-width: 300px; }
+@media (min-width: 641px) { [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"]
+  .st-key-train_preset) { flex-wrap: nowrap; } }</style>"""
 
 
 def _my_run() -> str | None:
@@ -126,7 +130,7 @@ def _panel(queue, view, my_run: str | None) -> None:
 
 # --------------------------------------------------------------------------- the page
 
-st.html(ONE_STOP_CSS)
+st.html(ONE_STOP_CSS + FORM_CSS)
 st.title("Train a model")
 st.caption(
     "Pick a model, adjust how it learns, and watch it learn to read handwritten digits. "
