@@ -148,6 +148,10 @@ BEST_CNN = {
 
 # --------------------------------------------------------------------------- the registry
 
+# best-cnn with a copy of half its training images changed by the robustness view's
+# corruptions (`robustness.corrupted_copies`): the shipped model (models/default).
+ROBUST_CNN = {**BEST_CNN, "corrupted_share": 0.5}
+
 # A table: one preset per block reads better than one argument per line.
 # fmt: off
 PRESETS: dict[str, Preset] = {p.name: p for p in [
@@ -171,6 +175,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("best-cnn", "Batch-normalised CNN, trained on shifted, rotated and zoomed digits with a "
            "warm-up + cosine schedule, 12 epochs: the most accurate preset.", check(BEST_CNN, LIMITS),
            source="MNIST Studio"),
+    Preset("robust-cnn", "best-cnn trained on its training images plus changed copies of half of "
+           "them (rotated, grainy, blurred, crossed out, inverted, photographed...): the shipped "
+           "model, made to read messier digits.", check(ROBUST_CNN, LIMITS), source="MNIST Studio"),
 ]}
 # fmt: on
 

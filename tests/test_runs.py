@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -136,15 +137,25 @@ def test_stale_temporary_files_are_removed_and_fresh_ones_kept(tmp_path, monkeyp
     assert runs.remove_stale_temp_files(tmp_path / "missing") == []
 
 
-def test_the_shipped_run_json_loads_as_typed_metadata():
-    """The shipped default was written before run.json was typed (a top-level "seed" too)."""
-    run = runs.read_run(Path(__file__).resolve().parent.parent / "models" / "default")
+def test_a_run_json_from_before_typing_loads_as_typed_metadata(tmp_path):
+    """The first shipped default (best-cnn, 2026-11-21) was written before run.json was typed
+    (a top-level "seed" too): such a file still reads."""
+    (tmp_path / "default").mkdir()
+    shutil.copy(Path(__file__).parent / "old_format_run.json", tmp_path / "default" / "run.json")
+    run = runs.read_run(tmp_path / "default")
     assert run.error is None and run.status == "completed"
     assert run.meta.params == runs.RunParams(
         epochs=12, batch_size=128, learning_rate=0.003, seed=42, val_fraction=0.05
     )
     assert run.meta.data.test_examples == 10000 and run.meta.test_accuracy == 0.996
     assert run.meta.created_at is None and run.label() == "default (shipped) · best-cnn · 99.60%"
+
+
+def test_the_shipped_run_json_loads():
+    run = runs.read_run(Path(__file__).resolve().parent.parent / "models" / "default")
+    assert run.error is None and run.status == "completed" and run.meta.preset == "robust-cnn"
+    assert run.meta.data.test_examples == 10000 and run.meta.test_accuracy >= 0.996
+    assert run.label().startswith("default (shipped) · robust-cnn · ")
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ PRESET_PARAMS = {
     "fast-cnn": 400 + 64 + 4_608 + 128 + 102_528 + 1_290,
     "accurate-cnn": 400 + 64 + 6_912 + 192 + 307_456 + 2_570,
     "best-cnn": 236_074,
+    "robust-cnn": 236_074,  # best-cnn's network, more training images
 }
 LENET = {
     "layers": [
