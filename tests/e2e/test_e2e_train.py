@@ -64,9 +64,18 @@ def wait_for_batches(page: Page, more_than: int, timeout_ms: float) -> int:
 
 
 def live_point_x(page: Page) -> float | None:
-    """x position (px) of the latest point on the learning curves: the live point, which moves
-    right as training goes on (the x axis spans the whole run from the start)."""
-    points = page.locator(".st-key-train_live_curves .scatterlayer .trace .points path.point")
+    """x position (px) of the latest point of the training loss curve: the live point, which
+    moves right as training goes on (the x axis spans the whole run from the start). The curve
+    is a line through a point every few steps, or one marker while it has a single point."""
+    trace = page.locator(".st-key-train_live_curves .scatterlayer .trace").first
+    if trace.count() == 0:
+        return None
+    line = trace.locator("path.js-line")
+    path = line.first.get_attribute("d") if line.count() else None
+    xs = re.findall(r"[ML]([-\d.]+),", path or "")
+    if xs:
+        return float(xs[-1])
+    points = trace.locator(".points path.point")
     if points.count() == 0:
         return None
     match = re.search(r"translate\(([-\d.]+)", points.last.get_attribute("transform") or "")
@@ -91,7 +100,7 @@ def one_stop_button(page: Page) -> None:
 def choose_settings(page: Page) -> None:
     page.locator(".st-key-train_preset").get_by_role("combobox").click()
     page.get_by_role("option", name=PRESET, exact=True).click()
-    expect(page.get_by_text("Keras example convnet")).to_be_visible()
+    expect(page.get_by_text("A small network with 3 layers that learn")).to_be_visible()
     wait_idle(page)
 
     epochs = page.locator(".st-key-train_epochs").get_by_role("slider")
