@@ -75,20 +75,23 @@ def _panel(queue, view, my_run: str | None) -> None:
     mine = view.mine
     # "You" only for what this session started: a link (?job=) can name anyone's training.
     yours = my_run is not None and my_run in st.session_state.get("train_started", ())
-    if view.now is not None:
+    # The worker lives on for a moment after its run.json says how it ended: from then on
+    # the run is shown by how it ended only, not also as training ("Finishing…").
+    now = view.now if view.now is not None and view.now.active else None
+    if now is not None:
         if view.external:
             who = "started outside this page (command line, or before the server restarted)"
-        elif view.now.run_id == my_run:
+        elif now.run_id == my_run:
             who = "started by you" if yours else "the training named in the address"
         else:
             who = "started by another visitor"
         st.markdown(
-            f"#### Now training\n**{view.now.watch.run.preset if view.now.watch else '?'}** · "
-            f"run `{view.now.run_id}` · {who}"
+            f"#### Now training\n**{now.watch.run.preset if now.watch else '?'}** · "
+            f"run `{now.run_id}` · {who}"
         )
-        if view.now.watch:
-            run_views.live_view(view.now.watch)
-        if view.now.run_id == my_run and not view.external:
+        if now.watch:
+            run_views.live_view(now.watch)
+        if now.run_id == my_run and not view.external:
             stopping = st.session_state.get("train_stopping") == my_run
             if st.button(
                 "Stop training",
@@ -180,18 +183,24 @@ with left:
         shared.show_error(InputError(st.session_state.pop("train_error")))
 
 with right:
+    # Just after a training started, ended or was queued, the panel is emptied at once: else
+    # the old one ("Finishing…" with its chart) stayed beside the new until the page was done.
+    changed = st.session_state.pop("train_panel_changed", False)
+    holder = st.empty().container() if changed else st.container()
 
     @st.fragment(run_every=POLL_S if first_view.busy else None)
     def live_panel():
         view = queue.overview(my_run)
         if view.key != first_view.key:
+            st.session_state.train_panel_changed = True
             st.rerun(scope="app")  # started, finished or queued: redraw all, switch polling
         try:
             _panel(queue, view, my_run)
         except Exception as exc:  # a half-written file, a vanished run: say so, poll again
             shared.show_error(exc)
 
-    live_panel()
+    with holder:
+        live_panel()
 
 
 # --------------------------------------------------------------------------- the network
