@@ -28,6 +28,7 @@ from pages.figures import (
     _integer_ticks,
     _note,
     history_frame,
+    numeric_frame,
     styled,
 )
 
@@ -38,17 +39,7 @@ Steps = pd.DataFrame | Sequence[Mapping] | None
 
 def steps_frame(steps: Steps) -> pd.DataFrame:
     """steps.csv rows as a DataFrame of floats sorted by step ([] or None: no rows)."""
-    frame = pd.DataFrame(steps if steps is not None else [])
-    columns = ("step", "epoch", "loss", "accuracy", "learning_rate")
-    out = pd.DataFrame(
-        {
-            c: pd.to_numeric(frame[c], errors="coerce").astype("float64")
-            if c in frame
-            else np.full(len(frame), np.nan)
-            for c in columns
-        }
-    )
-    return out.dropna(subset=["epoch"]).sort_values("epoch", ignore_index=True)
+    return numeric_frame(steps, ("step", "epoch", "loss", "accuracy", "learning_rate"))
 
 
 def accuracy_range(values, epochs, full_scale: bool = False) -> list[float]:

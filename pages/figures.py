@@ -53,13 +53,19 @@ def history_frame(history: History) -> pd.DataFrame:
 
     Empty strings (a CSV without validation) and missing columns become NaN.
     """
-    frame = pd.DataFrame(history if history is not None else [])
+    return numeric_frame(history, HISTORY_COLUMNS)
+
+
+def numeric_frame(rows, columns) -> pd.DataFrame:
+    """Rows (dicts, as a run's CSV files give them) as a DataFrame with every one of `columns`
+    as float64 (empty strings and missing columns: NaN), sorted by epoch; [] or None: none."""
+    frame = pd.DataFrame(rows if rows is not None else [])
     out = pd.DataFrame(
         {
             column: pd.to_numeric(frame[column], errors="coerce").astype("float64")
             if column in frame
             else np.full(len(frame), np.nan)
-            for column in HISTORY_COLUMNS
+            for column in columns
         }
     )
     return out.dropna(subset=["epoch"]).sort_values("epoch", ignore_index=True)

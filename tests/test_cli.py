@@ -14,6 +14,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from mnist_core import cli, runs
+from tests.test_specs import LENET  # the spec the specs' own tests use
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -563,19 +564,6 @@ def test_read_prints_the_number_then_one_line_per_digit_and_reports_bad_files(
 
 
 # --------------------------------------------------------------------------- network specs
-
-LENET = {
-    "layers": [
-        {"type": "Conv2D", "filters": 6, "kernel_size": 5, "padding": "same", "activation": "relu"},
-        {"type": "MaxPooling2D", "pool_size": 2},
-        {"type": "Flatten"},
-        {"type": "Dense", "units": 84, "activation": "relu"},
-    ],
-    "optimizer": "adam",
-    "learning_rate": 0.001,
-    "batch_size": 128,
-    "epochs": 5,
-}
 
 
 def test_spec_prints_a_presets_spec_to_start_from(capsys):
