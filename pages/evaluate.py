@@ -250,7 +250,8 @@ with table_col:
     )
     st.caption("Macro: every digit counts the same. Weighted: by how many test images it has.")
 
-_gallery(evaluation, test_images, run.id, cell)
+with st.container(key="evaluate_cell_gallery"):  # the clicked cell's images, together
+    _gallery(evaluation, test_images, run.id, cell)
 evaluate_debug.mistakes(evaluation, test_images, run.id)
 evaluate_debug.against_another_run(evaluation, run)
 

@@ -64,10 +64,13 @@ def test_clicking_a_confusion_cell_shows_its_images(page: Page, app_url, confusi
     expect(heading).to_be_visible()
     wait_idle(page)
 
-    captions = page.locator('[data-testid="stImageCaption"]')
+    gallery = page.locator(".st-key-evaluate_cell_gallery")  # not the gallery of all mistakes
+    captions = gallery.locator('[data-testid="stImageCaption"]')
     expect(captions).to_have_count(min(count, PER_PAGE))
     for text in captions.all_inner_texts():
         match = CAPTION.match(text.strip())
         assert match, f"unexpected caption {text!r}"
         assert (int(match[1]), int(match[2])) == (t, p)
-    screenshot(page, "evaluate", top=page.get_by_role("heading", name="Confusion matrix"))
+    screenshot(
+        page, "evaluate", top=page.get_by_role("heading", name="Confusion matrix", exact=True)
+    )
