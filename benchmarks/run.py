@@ -318,7 +318,7 @@ def markdown(report: dict) -> str:
                 "first stroke on Draw → Prediction (after the home visits)",
                 "-",
             ),
-            ("stroke_to_prediction_ms", "end of stroke → Prediction changes", "≤ 500 ms"),
+            ("stroke_to_prediction_ms", "end of stroke → Prediction changes", "≤ 150 ms"),
             ("peak_rss_mb", "peak memory of the app process, default model loaded", "-"),
         ):
             if key in app:
