@@ -64,7 +64,8 @@ def measured(run) -> rb.Robustness | None:
     beside the model, except in the hosted demo, where this session keeps them)."""
     memory = st.session_state.setdefault("robustness", {})
     found = memory.get(str(run.model_path)) or rb.cached(run.model_path, 10_000)
-    if found is not None:
+    if found is not None:  # kept for the session: each rerun would hash the model file again
+        memory[str(run.model_path)] = found
         return found
     st.info(
         "This model's robustness has not been measured yet: it takes one to three minutes "
@@ -122,8 +123,8 @@ def mistakes(run, result: rb.Robustness) -> None:
         "as the network saw them. **Why?** opens the Inside view on that picture."
     )
     data = shared.mnist()
-    pictures = corrupt(name, data.x_test[wrong[0] : wrong[-1] + 1], wrong[0])
-    pictures = pictures[np.array(wrong) - wrong[0]]
+    # Each at its own index: the parameters it had in the measurement, and no other image made.
+    pictures = np.concatenate([corrupt(name, data.x_test[i : i + 1], i) for i in wrong])
     seen = rb.app_inputs(pictures) if path == "app" else pictures.astype(np.float32) / 255
     reads = shared.predictor(run.model_path).predict_batch(seen).argmax(axis=1)
     for start in range(0, len(wrong), 5):

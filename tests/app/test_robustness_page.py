@@ -25,7 +25,8 @@ def test_kept_figures_are_shown_with_bars_examples_and_mistakes(shipped_models_e
     assert at.get("plotly_chart")
     captions = [c for image in at.image for c in image.captions]
     assert "Crossed out" in captions and "As it is" in captions
-    assert any(c.startswith("true ") for c in captions)  # the gallery of mistakes
+    mistakes = [c.split(" · ") for c in captions if c.startswith("true ")]  # the gallery
+    assert mistakes and all(t != f"true {r[len('read ') :]}" for t, r in mistakes)  # all misread
 
     at.selectbox(key="robustness_corruption").set_value("inversion")
     at.radio(key="robustness_path").set_value("model").run()
