@@ -188,7 +188,7 @@ def drawing_area(run, others: list, number_mode: bool) -> None:
         pen, clear = st.columns([3, 1], vertical_alignment="bottom")
         stroke = pen.slider("Pen width", 5, 40, 14, key="number_stroke")
         clear.button("Clear", icon=":material/ink_eraser:", on_click=_clear, key="number_clear")
-        drawing = draw_number.read_wide_canvas(stroke)
+        drawing = draw_number.read_number_canvas(stroke)
         if drawing is None:
             st.info(draw_number.NUMBER_HINT)
         else:

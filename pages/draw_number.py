@@ -14,6 +14,10 @@ from mnist_core.errors import StudioError
 from pages import explorer, shared
 
 NUMBER_SIZE = (600, 200)  # px (width, height) of the wide canvas: room for five or six digits
+NARROW_SIZE = (320, 200)  # px: the canvas where the page is narrower (a phone): three or four
+NUMBER_AREA = "number_canvas_area"  # keys of the containers that hold the two canvases
+WIDE_BOX, NARROW_BOX = "number_canvas_wide", "number_canvas_narrow"
+WIDE_FROM_PX = 616  # the area's width from which the wide canvas shows (600 px and a margin)
 SHOWN_WIDTH = 600  # px: a picture with boxes is drawn at most this wide by default
 BOXED_WIDTH = 400  # px: the number's picture with its boxes, beside the number read
 TILE_SCALE = 3  # each digit's 28x28 model input shown at 84x84
@@ -25,9 +29,44 @@ NUMBER_HINT = (
 )
 
 
-def read_wide_canvas(stroke_width: int) -> np.ndarray | None:
-    """The wide drawing as RGBA uint8 (height, width, 4), or None before anything was sent."""
-    return drawing_canvas(stroke_width, *NUMBER_SIZE, "number_canvas")
+# Streamlit cannot know the window's width, so the page holds both canvases and the browser
+# shows the one that fits the area's width (a CSS container query): the wide one on a
+# projector, laptop or monitor, the narrow one on a phone. CSS scaling of one canvas would
+# move the pen away from where Fabric draws.
+AREA_STYLE = f"""
+<style>
+.st-key-{NUMBER_AREA} {{ container-type: inline-size; container-name: number-area; }}
+@container number-area (max-width: {WIDE_FROM_PX - 1}px) {{
+  .st-key-{WIDE_BOX} {{ display: none; }}
+}}
+@container number-area (min-width: {WIDE_FROM_PX}px) {{
+  .st-key-{NARROW_BOX} {{ display: none; }}
+}}
+</style>
+"""
+
+
+def read_number_canvas(stroke_width: int) -> np.ndarray | None:
+    """The number drawn, as RGBA uint8 (height, width, 4), or None before anything was sent:
+    from whichever of the two canvases (wide, narrow) was drawn on last."""
+    st.html(AREA_STYLE)
+    with st.container(key=NUMBER_AREA):
+        with st.container(key=WIDE_BOX):
+            wide = drawing_canvas(stroke_width, *NUMBER_SIZE, "number_canvas")
+        with st.container(key=NARROW_BOX):
+            narrow = drawing_canvas(stroke_width, *NARROW_SIZE, "number_canvas_narrow")
+    drawings = {"wide": wide, "narrow": narrow}
+    seen = st.session_state.setdefault("number_canvas_seen", {})
+    for name, drawing in drawings.items():  # the one whose drawing changed in this run
+        ink = None if drawing is None else hash(drawing.tobytes())
+        if ink != seen.get(name):
+            seen[name] = ink
+            if drawing is not None:
+                st.session_state.number_canvas_last = name
+    last = st.session_state.get("number_canvas_last")
+    if last is not None and drawings[last] is not None:
+        return drawings[last]
+    return wide if wide is not None else narrow
 
 
 def drawing_canvas(stroke_width: int, width: int, height: int, name: str) -> np.ndarray | None:

@@ -84,24 +84,36 @@ def test_the_digit_canvas_is_whole_and_every_edge_draws(sized: Page, app_url):
         assert visible_box(page, canvas)["shown"] == box["all"], edge
 
 
-DESKTOP = SIZES[:4]  # the 600 px number canvas is wider than a phone: see the README
-
-
-@pytest.mark.parametrize("sized", DESKTOP, indirect=True, ids=[f"{w}x{h}" for w, h in DESKTOP])
-def test_the_number_canvas_is_whole(sized: Page, app_url):
+@pytest.mark.parametrize("sized", SIZES, indirect=True, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_the_number_canvas_is_whole_and_every_edge_draws(sized: Page, app_url):
+    """The page holds a 600 x 200 and a 320 x 200 number canvas and shows the one that fits
+    (the narrow one on the phone); the one shown is whole and a stroke near each edge is read."""
     page = sized
     open_page(page, app_url, "/draw", "Draw a digit")
     page.get_by_text("A whole number", exact=True).click()
-    canvas = page.locator("canvas.upper-canvas[width='600']")
+    shown = page.locator("canvas.upper-canvas >> visible=true")
+    expect(shown).to_have_count(1)
+    width = 320 if page.viewport_size["width"] < 640 else 600
+    canvas = page.locator(f"canvas.upper-canvas[width='{width}']")
     expect(canvas).to_be_visible()
     wait_idle(page)
-    for _ in range(30):  # as above: the new canvas's toolbar is hidden shortly after its making
-        box = visible_box(page, canvas)
-        if box["inside"] and box["shown"] == box["all"]:
-            break
-        page.wait_for_timeout(100)
-    print(page.viewport_size, box)
-    assert box["inside"] and box["shown"] == box["all"], box
+    for edge, points in [("first", []), *edge_strokes(width, 200).items()]:
+        for _ in range(30):  # as above: a new canvas's toolbar is hidden shortly after its making
+            box = visible_box(page, canvas)
+            if box["inside"] and box["shown"] == box["all"]:
+                break
+            page.wait_for_timeout(100)
+        print(page.viewport_size, edge, box)
+        assert (box["width"], box["height"]) == (width, 200), box
+        assert box["inside"] and box["shown"] == box["all"], (edge, box)
+        if not points:
+            continue
+        stroke(page, canvas, points)
+        expect(metric_value(page, "The number")).to_be_visible()  # the stroke was read
+        wait_idle(page)
+        page.get_by_role("button", name="Clear").first.click()
+        expect(page.get_by_text("Write a number, digits side by side")).to_be_visible()
+        wait_idle(page)
 
 
 PAGES = {
