@@ -87,14 +87,50 @@ STOPS_SHOWN_JS = """() => [...document.querySelectorAll('button')]
     .map(b => b.innerText.trim())"""
 
 
+# Streamlit's running indicator (data-testid stStatusWidget, "Running..." and its own Stop)
+# is put in the page when a script run lasts over 500 ms and taken out when it ends: a
+# MutationObserver notes each time it is there, whether it is shown and whether its Stop is
+# in it (by textContent: innerText leaves out what visibility: hidden hides).
+WATCH_STATUS_JS = """() => {
+    const seen = window.mnistStudioStatusSeen = {present: 0, withStop: 0, shown: 0};
+    const look = () => {
+        const widget = document.querySelector('[data-testid="stStatusWidget"]');
+        if (!widget) return;
+        seen.present++;
+        if ([...widget.querySelectorAll("button")].some(b => /stop/i.test(b.textContent)))
+            seen.withStop++;
+        if (widget.checkVisibility({visibilityProperty: true, opacityProperty: false}))
+            seen.shown++;
+    };
+    new MutationObserver(look).observe(document.body, {childList: true, subtree: true});
+    look();
+}"""
+STATUS_SEEN_JS = "() => window.mnistStudioStatusSeen"
+STATUS_WAIT_S = 30  # the indicator shows in a refresh that takes over 500 ms: under load, most
+
+
 def one_stop_button(page: Page) -> None:
     """While a training runs, the only visible Stop is "Stop training": Streamlit's running
-    indicator (whose Stop ends only the page script) is there at each refresh but not shown.
-    Looked at 20 times over about 4 s, so some looks fall inside a refresh."""
-    for _ in range(20):
+    indicator (whose Stop ends only the page script) is there during slow refreshes of the
+    live panel, with its Stop, but never shown. Looked at every 200 ms (at least 20 times)
+    until the indicator with its Stop has been in the page at least once."""
+    page.evaluate(WATCH_STATUS_JS)
+    deadline = time.monotonic() + STATUS_WAIT_S
+    looks = 0
+    while True:
         shown = page.evaluate(STOPS_SHOWN_JS)
         assert shown and all("Stop training" in text for text in shown), shown
+        looks += 1
+        seen = page.evaluate(STATUS_SEEN_JS)
+        assert seen["shown"] == 0, f"Streamlit's running indicator was shown: {seen}"
+        if looks >= 20 and seen["withStop"] > 0:
+            break
+        assert time.monotonic() < deadline, (
+            f"Streamlit's running indicator with its Stop never came in {STATUS_WAIT_S} s "
+            f"({looks} looks; {seen}): nothing showed that it is hidden"
+        )
         page.wait_for_timeout(200)
+    print("one_stop_button:", looks, "looks,", seen)
 
 
 def choose_settings(page: Page) -> None:
