@@ -261,6 +261,7 @@ if history:
     st.plotly_chart(
         figures.learning_curves(history, steps=runs.read_steps(run.path)), key="evaluate_curves"
     )
+    run_views.curves_help()
 else:
     st.caption("No training history was saved with this model.")
 

@@ -76,6 +76,30 @@ def live_view(watch: runs.Watch) -> None:
     # The whole run's width from the start, so the curves grow into the chart.
     fig.update_xaxes(range=[0, epochs + 0.05], dtick=max(1, -(-epochs // 10)))
     st.plotly_chart(fig, key="train_live_curves")
+    curves_help()
+
+
+CURVES_SAY = (
+    "Loss: how wrong the model is, on average (lower is better). Training: on the images it "
+    "learns from; validation: on held-back images it never learns from."
+)
+CURVES_HELP = """**Training loss**: how wrong the model still is on the images it learns from, on
+average: lower is better, and it should fall as the model learns.
+
+**Validation loss**: the same, on the held-back images (validation: images it never learns
+from), measured at the end of each epoch. When it rises while the training loss still falls,
+the model is memorising its training images instead of learning digits.
+
+**Validation accuracy**: the share of the held-back images it reads right; the best guess of
+how it will do on images it has never seen.
+
+**Learning rate**: how big each learning step is (some settings make it smaller as
+training goes on)."""
+
+
+def curves_help() -> None:
+    """One plain line under a learning-curves chart, with a help that says what each line is."""
+    st.caption(CURVES_SAY, help=CURVES_HELP)
 
 
 def full_scale_switch(key: str) -> bool:
@@ -149,6 +173,7 @@ def ending(request, yours: bool) -> None:
             full_scale=full_scale_switch("train_result_full_scale"),
         )
         st.plotly_chart(figure, key="train_result_curves")
+        curves_help()
     if run.has_model:
         try:
             st.page_link(

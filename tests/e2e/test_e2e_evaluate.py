@@ -74,3 +74,53 @@ def test_clicking_a_confusion_cell_shows_its_images(page: Page, app_url, confusi
     screenshot(
         page, "evaluate", top=page.get_by_role("heading", name="Confusion matrix", exact=True)
     )
+
+
+TOOLTIP = '[data-testid="stTooltipContent"]'
+COLUMN_TOOLTIP = '[data-testid="stDataFrameTooltipContent"]'
+
+
+def column_helps(page: Page, table) -> list[str]:
+    """The help of each column of a table, as its header shows it on hover: the pointer moved
+    away and then onto the header row, 36 px further along each time, each new tooltip's text
+    noted (a tooltip stays put while the pointer moves from one header to the next)."""
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    helps: list[str] = []
+    tip = page.locator(COLUMN_TOOLTIP)
+    for x in range(18, int(box["width"]), 36):
+        page.mouse.move(700, 2)
+        expect(tip).to_have_count(0)
+        page.mouse.move(box["x"] + x, box["y"] + 17)
+        for _ in range(40):  # the tooltip comes after a pause of the pointer
+            if tip.count():
+                text = tip.last.inner_text().strip()
+                if text not in helps:
+                    helps.append(text)
+                break
+            page.wait_for_timeout(50)
+    page.mouse.move(700, 2)
+    return helps
+
+
+def test_every_score_has_a_plain_help(page: Page, app_url):
+    """Each score on the page carries a one-sentence help in plain words: the metrics on hover
+    of their "?" icon, the tables' columns on hover of their header."""
+    open_page(page, app_url, "/evaluate", "Evaluate a model", timeout=FIRST_LOAD_MS)
+    for label, words in (("Accuracy", "named correctly"), ("Macro F1", "equal weight")):
+        metric = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+        metric.locator('[data-testid="stTooltipIcon"]').hover()
+        expect(page.locator(TOOLTIP).last).to_contain_text(words)
+        page.mouse.move(700, 2)
+
+    tables = page.locator('[data-testid="stDataFrame"]')
+    per_digit = " | ".join(column_helps(page, tables.filter(has_text="Digit").first))
+    for words in (
+        "Of the images the model called this digit, the share that really were",  # precision
+        "Of the images of this digit, the share the model found",  # recall
+        "Precision and recall combined into one score",  # F1
+    ):
+        assert words in per_digit, per_digit
+    averages = " | ".join(column_helps(page, tables.filter(has_text="weighted avg").first))
+    for words in ("Macro: the ten digits' scores averaged", "Weighted: each digit counting"):
+        assert words in averages, averages

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from tests.e2e.streamlit_page import (
+    FIRST_LOAD_MS,
     TIMEOUT_MS,
     Page,
     expect,
@@ -23,12 +24,18 @@ from tests.e2e.streamlit_page import (
     sidebar_link,
     wait_idle,
 )
+from tests.e2e.test_e2e_editor import choose
 
 PRESET = "keras-convnet"
 EPOCHS = 5
 PROGRESS = re.compile(r"Epoch (\d+) of (\d+) · batch ([\d,]+) of ([\d,]+)")
 STARTUP_MS = 90_000  # the worker imports TensorFlow and loads MNIST before its first batch
 STOP_MS = 60_000  # the current batch, then scoring 2,000 test images
+# The run's name, and the one it is renamed to: spaces, unicode, HTML and quotes, each shown as
+# the very text typed wherever runs are listed (never as bold or italic).
+NAME = 'Lesson 3 — <b>ünïcode</b> & "quotes"'
+RENAMED = "Leçon 4 · <i>renamed</i> & 'ok' ✓"
+TOOLTIP = '[data-testid="stTooltipContent"]'
 
 
 def batches_done(page: Page) -> int | None:
@@ -157,6 +164,10 @@ def choose_settings(page: Page) -> None:
     ).to_have_text("20,000")
     wait_idle(page)
 
+    page.get_by_role("textbox", name="Name this run (optional)").fill(NAME)
+    page.get_by_role("textbox", name="Name this run (optional)").press("Tab")
+    wait_idle(page)
+
 
 @pytest.mark.slow  # starts a real training worker
 def test_training_runs_live_survives_a_page_change_and_stops(page: Page, app_url):
@@ -207,10 +218,44 @@ def test_training_runs_live_survives_a_page_change_and_stops(page: Page, app_url
     expect(page.get_by_role("button", name="Stop training")).to_have_count(0)
     wait_idle(page)
 
+    # The curves' help says what training, validation and loss are.
+    caption = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="Loss: how wrong")
+    caption.locator('[data-testid="stTooltipIcon"]').hover()
+    for words in ("Training loss", "Validation loss", "held-back images", "Validation accuracy"):
+        expect(page.locator(TOOLTIP).last).to_contain_text(words)
+    page.mouse.move(700, 2)
+
     sidebar_link(page, "Compare").click()
     expect(page.locator("h1").filter(has_text="Compare runs")).to_be_visible()
-    row = page.locator('[data-testid="stDataFrame"] [role="row"]').filter(has_text=run_id)
+    rows = page.locator('[data-testid="stDataFrame"] [role="row"]')
+    row = rows.filter(has_text=NAME)  # the name as typed: the folder id is under More columns
     expect(row).to_have_count(1)
     expect(row).to_contain_text("Stopped early")
     wait_idle(page)
     screenshot(page, "compare", top=page.locator("h1").first)
+    shown_as_text(page)
+
+    # Renamed on Compare: the new name everywhere, the folder (the run's id) unchanged.
+    choose(page, "compare_rename", "Lesson 3")
+    expect(page.get_by_text(f"Folder: models/{run_id}")).to_be_visible()
+    page.get_by_role("textbox", name="New name").fill(RENAMED)
+    page.get_by_role("button", name="Save the name and note").click()
+    expect(page.get_by_text(f"Renamed the run {run_id}.")).to_be_visible()
+    wait_idle(page)
+    expect(rows.filter(has_text=RENAMED)).to_have_count(1)
+    expect(rows.filter(has_text="Lesson 3")).to_have_count(0)
+    shown_as_text(page)
+
+    # Evaluate's menu of models lists it by its new name, as text.
+    open_page(page, app_url, "/evaluate", "Evaluate a model", timeout=FIRST_LOAD_MS)
+    page.locator(".st-key-evaluate_run").get_by_role("combobox").click()
+    expect(page.get_by_role("option").filter(has_text=RENAMED)).to_have_count(1)
+    shown_as_text(page)
+    page.keyboard.press("Escape")
+
+
+def shown_as_text(page: Page) -> None:
+    """Nothing of the page's HTML came from the name: no bold, italic or script element holds
+    its words (the browser would make them from the tags, were the name taken as HTML)."""
+    for tag in ("b", "i", "script"):
+        expect(page.locator(tag).filter(has_text=re.compile("ünïcode|renamed"))).to_have_count(0)
