@@ -22,7 +22,7 @@ PRESET_PARAMS = {
     "seed-mlp-128-64-16": 109_946,
     "seed-mlp-dropout": 101_770,
     "keras-convnet": 34_826,
-    "fast-cnn": 400 + 64 + 4_608 + 128 + 102_528 + 1_290,
+    "fast-cnn": 400 + 64 + 2_304 + 64 + 102_656 + 2_570,
     "accurate-cnn": 400 + 64 + 6_912 + 192 + 307_456 + 2_570,
     "best-cnn": 236_074,
     "robust-cnn": 236_074,  # best-cnn's network, more training images
