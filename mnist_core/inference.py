@@ -268,6 +268,7 @@ class Prediction:
     input_image: np.ndarray | None  # float32 (28, 28) in [0, 1]: what the model saw
     is_digit: bool | None = None  # the verdict of `digit_check` on input_image
     not_digit_score: float | None = None  # 0..1, how unlike a digit; >= threshold: not one
+    box: tuple[int, int, int, int] | None = None  # (x0, y0, x1, y1) of the digit in the picture
 
     @property
     def found(self) -> bool:
@@ -276,14 +277,23 @@ class Prediction:
 
 def predict_image(predictor: Predictor, image) -> Prediction:
     """Preprocess `image` (anything `preprocess.to_mnist` takes), classify it with the
-    predictor's calibrated probabilities, and check that it is a digit at all."""
-    x28 = preprocess.to_mnist(image)
-    if x28 is None:
+    predictor's calibrated probabilities, and check that it is a digit at all. The answer's
+    `box` is where the digit was found (`preprocess.find_digit`): a page draws it on the
+    picture without preprocessing the picture a second time."""
+    found = preprocess.find_digit(image)
+    if found is None:
         return Prediction(None, None, None, None)
+    x28 = found.input28
     probabilities = digit_check.calibrate(predictor.predict_one(x28), predictor.temperature)
     digit = int(np.argmax(probabilities))
     check = digit_check.detector()
     score = float(check.scores(x28)[0])
     return Prediction(
-        digit, float(probabilities[digit]), probabilities, x28, score < check.threshold, score
+        digit,
+        float(probabilities[digit]),
+        probabilities,
+        x28,
+        score < check.threshold,
+        score,
+        tuple(int(v) for v in found.box),
     )

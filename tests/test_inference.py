@@ -236,7 +236,8 @@ def test_predict_image_on_a_blank_canvas_finds_nothing(predictor):
         prediction.confidence,
         prediction.probabilities,
         prediction.input_image,
-    ) == (None, None, None, None)
+        prediction.box,
+    ) == (None, None, None, None, None)
 
 
 def test_predict_image_on_a_drawing(predictor):
@@ -250,6 +251,10 @@ def test_predict_image_on_a_drawing(predictor):
     np.testing.assert_allclose(
         prediction.probabilities, predictor.predict_one(prediction.input_image), atol=1e-7
     )
+    # where the digit is: the 20 px wide stroke from y 40 to 240, round caps and all
+    x0, y0, x1, y1 = prediction.box
+    assert 125 <= x0 <= 131 and 149 <= x1 <= 155 and 25 <= y0 <= 41 and 239 <= y1 <= 255
+    assert prediction.box == preprocess.find_digit(canvas).box
 
 
 # --------------------------------------------------------------------------- no files
