@@ -7,6 +7,7 @@ import streamlit as st
 from mnist_core import runs
 from mnist_core.errors import StudioError
 from pages import curves, model_summary, run_table, run_views, shared
+from pages.evaluate_debug import plotly_text
 
 METRICS = {
     "val_accuracy": "Validation accuracy",
@@ -66,7 +67,10 @@ metric = st.segmented_control(
 )
 if chosen:
     try:
-        histories = {by_id[run_id].name: runs.read_history(by_id[run_id].path) for run_id in chosen}
+        histories = {  # the legend shows each name as typed (Plotly applies <b>, <i>, ...)
+            plotly_text(by_id[run_id].name): runs.read_history(by_id[run_id].path)
+            for run_id in chosen
+        }
     except (OSError, ValueError) as exc:  # a history file being replaced or unreadable
         shared.show_error(exc)
         histories = {}

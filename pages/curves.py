@@ -161,6 +161,8 @@ def compare_curves(
     if metric not in HISTORY_COLUMNS or metric == "epoch":
         raise ValueError(f"metric must be one of {', '.join(HISTORY_COLUMNS[1:])}, got {metric!r}")
     fig = styled(go.Figure(), title, height=380)
+    # From the left edge: right-anchored, a long run name ran off the left of a phone's chart.
+    fig.update_layout(legend=dict(xanchor="left", x=0))
     if not histories:
         return _note(fig, "no runs selected")
 

@@ -107,18 +107,20 @@ def show_prediction(image, run, others: list, where: str) -> None:
             hide_index=True,
             key=f"compare_{where}",
             width="stretch",  # the column's width, shared out: the Confidence bar stays whole
+            # 300 px in all: the result column is 316 px wide in a 1024 px window (the Model
+            # column's 200 px "medium" pushed Confidence out of sight there).
             column_config={
                 "Model": st.column_config.TextColumn(
-                    width="medium", help="A trained model: its name, kind and test accuracy."
+                    width=150, help="A trained model: its name, kind and test accuracy."
                 ),
                 "Reads": st.column_config.NumberColumn(
-                    width="small", help="The digit this model reads in the picture."
+                    width=54, help="The digit this model reads in the picture."
                 ),
                 "Confidence": st.column_config.ProgressColumn(
                     min_value=0,
                     max_value=1,
                     format="percent",
-                    width="small",
+                    width=96,
                     help="How sure this model is of its answer.",
                 ),
             },

@@ -133,6 +133,9 @@ def _gallery(evaluation, images: np.ndarray, run_id: str, cell: tuple[int, int])
 
 # --------------------------------------------------------------------------- the page
 
+SCORE_PX = 300  # a score's box at least this wide: four a line only on a wide page
+TABLES_PX = 350  # the per-digit tables' column: Digit, Precision, Recall, F1 and Images
+
 st.title("Evaluate a model")
 st.caption(
     "How well a trained model reads the 10,000 MNIST test images, which it never "
@@ -162,7 +165,19 @@ except Exception as exc:  # a damaged model file, missing data: one line, the pa
     st.stop()
 
 wrong = len(evaluation.misclassified())
-cols = st.columns(4)
+# Narrow pages: the four scores two a line (a quarter of a 1366 px page cut "20 min 05 s" to
+# "20 mi…"), and the per-digit tables under the matrix rather than cut off beside it.
+st.html(
+    f"""<style>
+.st-key-evaluate_scores [data-testid="stColumn"] {{ min-width: {SCORE_PX}px; }}
+.st-key-evaluate_scores [data-testid="stHorizontalBlock"] {{ flex-wrap: wrap; }}
+[data-testid="stColumn"]:has(.st-key-evaluate_per_digit) {{ min-width: {TABLES_PX}px; }}
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .st-key-evaluate_per_digit) {{
+  flex-wrap: wrap;
+}}
+</style>"""
+)
+cols = st.container(key="evaluate_scores").columns(4)
 cols[0].metric(
     "Accuracy",
     f"{evaluation.accuracy:.2%}",
@@ -208,7 +223,7 @@ with matrix_col:
         key=chart_key,
         config={"displayModeBar": False},
     )
-with table_col:
+with table_col, st.container(key="evaluate_per_digit"):
     st.subheader("Per digit")
     share = functools.partial(st.column_config.NumberColumn, format="%.1f%%", width=72)
     scores = {

@@ -35,8 +35,9 @@ def as_text(name: str) -> str:
 
 
 def plotly_text(name: str) -> str:
-    """A name for a Plotly title: its HTML-like tags shown, not applied."""
-    return html.escape(name)
+    """A name for a Plotly title or legend: its HTML-like tags shown, not applied. Quotes are
+    left as they are: Plotly turns &lt; &gt; &amp; back into text, but shows &quot; as is."""
+    return html.escape(name, quote=False)
 
 
 def top3(probabilities: np.ndarray) -> str:

@@ -10,6 +10,7 @@ import streamlit as st
 from mnist_core import runs
 from mnist_core.errors import StudioError
 
+TABLE_PX = 330  # a layer table's width: Layer, Output shape and Parameters
 MAX_SIDE_BY_SIDE = 3  # more tables than this do not fit beside each other on a laptop
 
 
@@ -87,9 +88,16 @@ def layer_table(run: runs.Run, key: str) -> None:
 
 def side_by_side(chosen: list[runs.Run], key: str) -> None:
     """Layer tables of the chosen runs beside each other, at most MAX_SIDE_BY_SIDE a row."""
-    for start in range(0, len(chosen), MAX_SIDE_BY_SIDE):
-        row = chosen[start : start + MAX_SIDE_BY_SIDE]
-        for column, run in zip(st.columns(MAX_SIDE_BY_SIDE), row):
-            with column:
-                st.text(run.name)  # a name people chose: shown as text, never markup
-                layer_table(run, key=f"{key}_{run.id}")
+    # A column never narrower than a layer table (a third of a 1024 px page cut off its Output
+    # shape and Parameters): where three do not fit, the columns wrap onto the next line.
+    st.html(
+        f"<style>.st-key-{key}_side [data-testid='stHorizontalBlock'] {{ flex-wrap: wrap; }}"
+        f".st-key-{key}_side [data-testid='stColumn'] {{ min-width: {TABLE_PX}px; }}</style>"
+    )
+    with st.container(key=f"{key}_side"):
+        for start in range(0, len(chosen), MAX_SIDE_BY_SIDE):
+            row = chosen[start : start + MAX_SIDE_BY_SIDE]
+            for column, run in zip(st.columns(MAX_SIDE_BY_SIDE), row):
+                with column:
+                    st.text(run.name)  # a name people chose: shown as text, never markup
+                    layer_table(run, key=f"{key}_{run.id}")

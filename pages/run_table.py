@@ -84,8 +84,9 @@ def show(all_runs: list[runs.Run]) -> None:
     """The table with the usual columns, and a choice of more (a damaged run's Problem is
     always shown)."""
     frame = table(all_runs)
-    named = any(run.meta.title for run in all_runs)  # then the folder id goes underneath
-    wanted = (["Folder"] if named else []) + (["Problem"] if frame["Problem"].notna().any() else [])
+    # The folder id is one choice away (and under Rename), not shown beside a named run: the
+    # usual columns fill a 1024 px window and one more pushed the table past its edge.
+    wanted = ["Problem"] if frame["Problem"].notna().any() else []
     more = st.multiselect(
         "More columns",
         MORE,

@@ -13,6 +13,7 @@ from mnist_core import digit_files, fine_tune, paths
 from mnist_core.errors import StudioError
 from mnist_core.evaluation import score
 from pages import explorer, figures, own_digit_form, shared
+from pages.evaluate_debug import as_text
 
 PER_ROW = 10  # thumbnails per row
 SHOWN = 100  # newest first; older ones stay in the set (and in exports)
@@ -68,14 +69,14 @@ def evaluate_on(x, y) -> None:
 def fine_tune_button(run, x, y) -> None:
     st.subheader("Teach it your style")
     st.caption(
-        f"Fine-tuning trains {run.name} a little more, on {fine_tune.MNIST_IMAGES:,} MNIST "
+        f"Fine-tuning trains {as_text(run.name)} a little more, on {fine_tune.MNIST_IMAGES:,} MNIST "
         f"images plus your digits, repeated so that they make {fine_tune.OWN_SHARE:.0%} of "
         "what it sees, each time shifted, turned and zoomed a little. The result is a new "
         "run: compare it, evaluate it and draw with it like any other."
     )
     demo, enough = shared.demo_mode(), len(y) >= fine_tune.MIN_DIGITS
     if st.button(
-        f"Fine-tune {run.name} on your digits",
+        f"Fine-tune {as_text(run.name)} on your digits",  # a label reads Markdown
         key="own_fine_tune",
         icon=":material/model_training:",
         disabled=demo or not enough,

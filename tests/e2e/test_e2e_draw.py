@@ -133,7 +133,7 @@ NUMBER = [
 def test_a_number_written_on_the_wide_canvas_is_boxed_and_read(draw_page: Page):
     draw_page.get_by_text("A whole number", exact=True).click()
     panel = draw_tab(draw_page)
-    wide = panel.locator("canvas.upper-canvas >> visible=true")  # the narrow one is a phone's
+    wide = panel.locator("canvas.upper-canvas[width='600']")  # not the narrow one (a phone's)
     expect(wide).to_have_attribute("width", "600")
     expect(panel.get_by_text("Write a number")).to_be_visible()
     for digit in NUMBER:

@@ -233,6 +233,13 @@ def test_training_runs_live_survives_a_page_change_and_stops(page: Page, app_url
     expect(row).to_contain_text("Stopped early")
     wait_idle(page)
     screenshot(page, "compare", top=page.locator("h1").first)
+    # Its learning curve drawn too: the chart's legend (Plotly reads <b> as bold) says the name.
+    page.locator(".st-key-compare_runs").get_by_role("combobox").click()
+    page.keyboard.type("Lesson 3")
+    page.get_by_role("option").filter(has_text="Lesson 3").first.click()
+    page.keyboard.press("Escape")
+    wait_idle(page)
+    expect(page.locator(".js-plotly-plot .legendtext").filter(has_text=NAME)).to_have_count(1)
     shown_as_text(page)
 
     # Renamed on Compare: the new name everywhere, the folder (the run's id) unchanged.
