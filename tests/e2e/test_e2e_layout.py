@@ -117,7 +117,7 @@ def test_the_number_canvas_is_whole_and_every_edge_draws(sized: Page, app_url):
 
 
 PAGES = {
-    "/home": "MNIST Studio",
+    "/": "MNIST Studio",  # the home page (its url_path is for links: /home is "not found")
     "/train": "Train a model",
     "/evaluate": "Evaluate",
     "/robustness": "Robustness",
