@@ -52,7 +52,11 @@ def predict(run, image):
 
 def show_prediction(image, run, others: list, where: str) -> None:
     """The model's reading of `image`: digit, confidence, what it saw, all ten probabilities."""
-    prediction = predict(run, image)
+    show_reading(predict(run, image), image, run, others, where)
+
+
+def show_reading(prediction, image, run, others: list, where: str) -> None:
+    """`show_prediction` for a reading made already (None: its error is on the page)."""
     if prediction is None:
         return
     if not prediction.found:
@@ -127,20 +131,16 @@ def show_prediction(image, run, others: list, where: str) -> None:
         )
 
 
-def show_upload(picture) -> None:
-    """The uploaded picture with the digit the model is given boxed (the box `find_digit`
-    found), or as it is when it holds no digit."""
-    from mnist_core.preprocess import find_digit
-
-    try:
-        found = find_digit(picture)
-    except StudioError:  # the prediction beside it says what is wrong, in one line
-        found = None
-    if found is None:
+def show_upload(picture, prediction) -> None:
+    """The uploaded picture with the digit the model was given boxed (the prediction's box:
+    the picture is preprocessed once), or as it is when it holds no digit or could not be
+    read (the reading beside it says why, in one line)."""
+    box = prediction.box if prediction is not None else None
+    if box is None:
         st.image(shared.upload_preview(picture), caption="Your picture", width=CANVAS_SIZE)
     else:
         st.image(
-            draw_number.boxed(picture, [found.box], width=CANVAS_SIZE),
+            draw_number.boxed(picture, [box], width=CANVAS_SIZE),
             caption="Your picture: the digit read is boxed",
             width=CANVAS_SIZE,
         )
@@ -225,8 +225,6 @@ with upload_tab:
             help="A photo or scan works: dark ink on light paper or light on dark.",
         )
         picture = shared.read_upload(upload)
-        if picture is not None and not number_mode:
-            show_upload(picture)
     with result_side:
         if picture is None:
             st.info(
@@ -237,4 +235,7 @@ with upload_tab:
         elif number_mode:
             draw_number.show_number(picture, run, "upload")
         else:
-            show_prediction(picture, run, others, "upload")
+            upload_reading = predict(run, picture)  # its error, if any, shows here
+            show_reading(upload_reading, picture, run, others, "upload")
+            with upload_side:
+                show_upload(picture, upload_reading)

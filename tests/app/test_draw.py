@@ -242,6 +242,22 @@ def test_a_16_bit_picture_is_shown_and_read(models_env):
     assert any(image.captions == ["Your picture: the digit read is boxed"] for image in at.image)
 
 
+def test_an_upload_is_preprocessed_once_for_the_box_and_the_answer(models_env):
+    from mnist_core import preprocess
+
+    paper = 255 - stroke_of_one()[..., 0]  # dark ink on white
+    with canvas_with(None):
+        at = draw_page().run()
+        with mock.patch.object(
+            preprocess, "find_digit", side_effect=preprocess.find_digit
+        ) as find_digit:
+            at.file_uploader(key="draw_upload").set_value(("one.png", png(paper), "image/png"))
+            at.run()
+    assert not at.exception and not at.error
+    assert any(image.captions == ["Your picture: the digit read is boxed"] for image in at.image)
+    assert find_digit.call_count == 1
+
+
 # --------------------------------------------------------------------------- hardening
 
 
