@@ -100,7 +100,7 @@ def files(store, x, y) -> None:
     npz, idx = st.columns(2)
     npz.download_button(
         "Download as npz",
-        digit_files.to_npz(x, y) if len(y) else b"",
+        (lambda: digit_files.to_npz(x, y)) if len(y) else b"",  # made on the click, not each rerun
         "your-digits.npz",
         disabled=not len(y),
         key="own_npz",
@@ -108,7 +108,7 @@ def files(store, x, y) -> None:
     )
     idx.download_button(
         "Download as IDX (zip)",
-        digit_files.to_idx_zip(x, y) if len(y) else b"",
+        (lambda: digit_files.to_idx_zip(x, y)) if len(y) else b"",
         "your-digits-idx.zip",
         disabled=not len(y),
         key="own_idx",
