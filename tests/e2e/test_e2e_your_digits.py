@@ -54,6 +54,13 @@ def test_draw_correct_the_answer_and_find_the_digit_in_your_set(
     expect(metric_value(page, "Accuracy on your digits")).to_have_text("0%")  # it reads 7
     screenshot(page, "your-digits", top=page.locator("h1").filter(has_text="Your digits"))
 
+    # Take it away: the npz is made when the button is clicked, and holds the one digit.
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download as npz").click()
+    with np.load(download.value.path()) as taken:
+        assert taken["labels"].tolist() == [1] and taken["images"].shape == (1, 28, 28)
+        np.testing.assert_array_equal(taken["images"][0], kept.image)
+
     # Delete it: the set is empty again, on the page and on disk.
     page.get_by_role("button", name="Delete").click()
     expect(page.get_by_text("No digits yet")).to_be_visible()
