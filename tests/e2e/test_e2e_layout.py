@@ -60,6 +60,21 @@ def sized(browser, app_url, request):
     context.close()
 
 
+DIGIT_HINT = "Draw a digit from 0 to 9 in the black square"  # what a cleared canvas says
+NUMBER_HINT = "Write a number, digits side by side"
+
+
+def read_then_clear(page: Page, canvas, points, reading: str, hint: str) -> None:
+    """Draw `points` on `canvas`, see the page show `reading` (the stroke was read), then
+    press Clear and see `hint` again."""
+    stroke(page, canvas, points)
+    expect(metric_value(page, reading)).to_be_visible()
+    wait_idle(page)
+    page.get_by_role("button", name="Clear").first.click()
+    expect(page.get_by_text(hint)).to_be_visible()
+    wait_idle(page)
+
+
 @pytest.mark.parametrize("sized", SIZES, indirect=True, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_the_digit_canvas_is_whole_and_every_edge_draws(sized: Page, app_url):
     page = sized
@@ -70,12 +85,7 @@ def test_the_digit_canvas_is_whole_and_every_edge_draws(sized: Page, app_url):
     assert (box["width"], box["height"]) == (280, 280) and box["inside"], box
     assert box["shown"] == box["all"], f"only {box['shown']} of {box['all']} points shown"
     for edge, points in edge_strokes(280, 280).items():
-        stroke(page, canvas, points)
-        expect(metric_value(page, "Prediction")).to_be_visible()  # the stroke was read
-        wait_idle(page)
-        page.get_by_role("button", name="Clear").first.click()
-        expect(page.get_by_text("Draw a digit from 0 to 9 in the black square")).to_be_visible()
-        wait_idle(page)
+        read_then_clear(page, canvas, points, "Prediction", DIGIT_HINT)
         canvas = page.locator("canvas.upper-canvas").first
         for _ in range(30):  # the new canvas's toolbar is hidden within 200 ms of its making
             if visible_box(page, canvas)["shown"] == box["all"]:
@@ -108,12 +118,7 @@ def test_the_number_canvas_is_whole_and_every_edge_draws(sized: Page, app_url):
         assert box["inside"] and box["shown"] == box["all"], (edge, box)
         if not points:
             continue
-        stroke(page, canvas, points)
-        expect(metric_value(page, "The number")).to_be_visible()  # the stroke was read
-        wait_idle(page)
-        page.get_by_role("button", name="Clear").first.click()
-        expect(page.get_by_text("Write a number, digits side by side")).to_be_visible()
-        wait_idle(page)
+        read_then_clear(page, canvas, points, "The number", NUMBER_HINT)
 
 
 PAGES = {
