@@ -19,7 +19,8 @@ COLUMNS = {
         "named correctly.",
     ),
     "Learned from": Col.TextColumn(
-        width=130, help="How many training images the run learned from; a quick run learned "
+        width=130, help="How many training images the run learned from: not those held back "
+        "to check it (validation), but any changed copies it was given. A quick run learned "
         "from a slice and is less accurate for it.",
     ),
     "Status": Col.TextColumn(width=100, help="Whether the training finished, was stopped or failed."),
@@ -43,8 +44,11 @@ MORE = [c for c in COLUMNS if c not in SHOWN]  # the details, on demand
 
 
 def learned_from(run: runs.Run) -> str | None:
-    """ "60,000 images", or "2,000 images (quick)" for a run on a slice of them."""
-    images = run.train_images
+    """The images the run learned from, as training counted them: "54,000 images" for all of
+    MNIST with 10% held back for validation, "85,500 images" with changed copies added,
+    "1,800 images (quick)" for a run on a slice. Before training has counted them (or for a
+    run.json without the count), the slice it was given: 60,000 or the quick run's size."""
+    images = run.meta.data.train_examples if run.meta.data else run.train_images
     if images is None:
         return None
     return f"{images:,} images" + (" (quick)" if run.is_quick else "")

@@ -145,6 +145,26 @@ def test_every_column_has_a_help_and_a_few_are_shown(models):
     assert not at.exception
 
 
+def test_learned_from_counts_what_training_learned_from(tmp_path):
+    """Validation images held back are not counted, changed copies are; a run not trained yet
+    shows the slice it was given."""
+    from mnist_core import runs
+    from pages.run_table import learned_from
+
+    def run(run_id, train_limit, counted):
+        params = runs.RunParams(1, 32, 0.001, 1, 0.05, train_limit=train_limit)
+        made = runs.create_run("robust-cnn", params, models_dir=tmp_path, run_id=run_id)
+        if counted is None:
+            return made
+        data = {"source": "x", "sha256": {}, "train_examples": counted, "val_examples": 3000,
+                "test_examples": 10000}  # fmt: skip
+        return runs.update_meta(made, status="completed", data=data)
+
+    assert learned_from(run("robust", None, 85_500)) == "85,500 images"
+    assert learned_from(run("quick", 2000, 1900)) == "1,900 images (quick)"
+    assert learned_from(run("queued", None, None)) == "60,000 images"
+
+
 @pytest.mark.parametrize("name", ["Zahlen 数字 ✏️", "<b>bold</b> & <img src=x onerror=alert(1)>"])
 def test_rename_a_run_shows_the_name_as_text_and_keeps_the_folder(models, name):
     at = compare_page()
