@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
 import keras
 
 from .. import runs
+from .step_history import learning_rate
 
 PROGRESS_INTERVAL_S = 0.5  # progress.json is rewritten at most this often (and at each epoch end)
 
@@ -80,18 +80,12 @@ class ProgressFile(keras.callbacks.Callback):
                 "accuracy": _number(logs.get("accuracy")),
                 "val_loss": _number(logs.get("val_loss")),
                 "val_accuracy": _number(logs.get("val_accuracy")),
-                "learning_rate": self._learning_rate(),
+                "learning_rate": learning_rate(self.model),
                 "elapsed_s": now - self.start,
                 "epoch_s": now - self.epoch_start,
             }
         )
         runs.write_history(self.run_dir, self.rows)
-
-    def _learning_rate(self) -> float:
-        try:
-            return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        except (TypeError, ValueError, AttributeError):
-            return math.nan
 
 
 def _number(value) -> float | None:

@@ -15,6 +15,22 @@ STEP_EVERY = 25  # a point every 25 steps at most (fewer in a short epoch: ten p
 WRITE_INTERVAL_S = 1.0  # steps.csv is rewritten at most this often, and when training ends
 
 
+def step_interval(steps_per_epoch: int | None) -> int:
+    """Steps between per-step points: STEP_EVERY, or fewer so that an epoch has ten points
+    (a short run still draws a curve). steps.csv and the TensorBoard files both keep these."""
+    steps = steps_per_epoch or STEP_EVERY * 10
+    return max(1, min(STEP_EVERY, steps // 10))
+
+
+def learning_rate(model) -> float:
+    """The learning rate `model`'s optimizer steps with now (its schedule's value at this
+    step); NaN when there is none to read."""
+    try:
+        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    except (TypeError, ValueError, AttributeError):
+        return math.nan
+
+
 class StepHistory(keras.callbacks.Callback):
     """steps.csv, one row per `every` batches (`runs.STEP_COLUMNS`): the step (batches done
     since the start), the epoch as a fraction (1.5: half-way through the second), the mean
@@ -33,8 +49,7 @@ class StepHistory(keras.callbacks.Callback):
         self.last_write = 0.0
 
     def on_train_begin(self, logs=None):
-        steps = self.params.get("steps") or STEP_EVERY * 10
-        self.every = self.every or max(1, min(STEP_EVERY, steps // 10))
+        self.every = self.every or step_interval(self.params.get("steps"))
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.in_epoch, self.mark = epoch, 0, 0
@@ -59,7 +74,7 @@ class StepHistory(keras.callbacks.Callback):
             row[name] = round(min(max(mean, 0.0), 1.0) if name == "accuracy" else mean, 6)
             self.sums[name] = total
         self.mark = self.in_epoch
-        row["learning_rate"] = self._learning_rate()
+        row["learning_rate"] = learning_rate(self.model)
         self.rows.append(row)
         now = time.monotonic()
         if now - self.last_write >= WRITE_INTERVAL_S:
@@ -68,9 +83,3 @@ class StepHistory(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         runs.write_steps(self.run_dir, self.rows)
-
-    def _learning_rate(self) -> float:
-        try:
-            return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        except (TypeError, ValueError, AttributeError):
-            return math.nan

@@ -5,7 +5,7 @@ writes it once an epoch, which hides a warm-up or a one-cycle schedule) and made
 RunTensorBoard). A run folder then holds
 
     <run>/tensorboard/train/events.out.tfevents...       batch_loss, batch_accuracy and
-        batch_learning_rate every STEP_EVERY steps; epoch_loss, epoch_accuracy,
+        batch_learning_rate every `step_interval` steps; epoch_loss, epoch_accuracy,
         epoch_learning_rate; each weight's histogram per epoch; the model's graph
     <run>/tensorboard/validation/events.out.tfevents...  epoch_loss, epoch_accuracy
 
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import keras
 
+from .step_history import learning_rate, step_interval
+
 FOLDER = "tensorboard"  # beside run.json; its train/ and validation/ are TensorBoard's runs
-STEP_EVERY = 25  # a per-step point every 25 steps at most, as steps.csv keeps them
 ENV_SWITCH = "MNIST_TENSORBOARD"  # "0" turns the event files off
 
 
@@ -48,8 +49,7 @@ class RunTensorBoard(keras.callbacks.TensorBoard):
         if getattr(self, "_global_train_batch", 0) % self.update_freq:
             return
         if isinstance(logs, dict):
-            rate = keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
-            logs = {**logs, "learning_rate": float(rate)}
+            logs = {**logs, "learning_rate": learning_rate(self.model)}
         super().on_train_batch_end(batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -77,13 +77,6 @@ def enabled() -> bool:
     except ImportError:
         return False
     return True
-
-
-def step_interval(steps_per_epoch: int | None) -> int:
-    """Steps between per-step points: STEP_EVERY, or fewer so that an epoch has ten points
-    (a short run still draws a curve), as steps.csv does."""
-    steps = steps_per_epoch or STEP_EVERY * 10
-    return max(1, min(STEP_EVERY, steps // 10))
 
 
 def tensorboard_logs(
