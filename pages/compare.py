@@ -74,11 +74,7 @@ if chosen:
     except (OSError, ValueError) as exc:  # a history file being replaced or unreadable
         shared.show_error(exc)
         histories = {}
-    full = metric.endswith("accuracy") and st.toggle(
-        "Accuracy from 0 to 100%",
-        key="compare_full_scale",
-        help="Off: the axis zooms in on the data, where the runs differ. On: the whole scale.",
-    )
+    full = metric.endswith("accuracy") and run_views.full_scale_switch("compare_full_scale")
     figure = curves.compare_curves(histories, metric, full_scale=full)
     st.plotly_chart(figure.update_yaxes(title_text=METRICS[metric]))
     if metric.startswith("val_"):

@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from mnist_core.runs import HISTORY_COLUMNS
+from mnist_core.runs import HISTORY_COLUMNS, STEP_COLUMNS
 from pages.figures import (
     TRAIN_COLOUR,
     VAL_COLOUR,
@@ -39,7 +39,7 @@ Steps = pd.DataFrame | Sequence[Mapping] | None
 
 def steps_frame(steps: Steps) -> pd.DataFrame:
     """steps.csv rows as a DataFrame of floats sorted by step ([] or None: no rows)."""
-    return numeric_frame(steps, ("step", "epoch", "loss", "accuracy", "learning_rate"))
+    return numeric_frame(steps, STEP_COLUMNS)
 
 
 def accuracy_range(values, epochs, full_scale: bool = False) -> list[float]:

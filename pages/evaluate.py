@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from mnist_core import runs
-from pages import evaluate_debug, figures, model_downloads, model_summary, run_views, shared
+from pages import curves, evaluate_debug, figures, model_downloads, model_summary, run_views, shared
 
 PER_PAGE = 20  # gallery images per page (4 rows of 5)
 MATRIX_HEIGHT = 480  # px; the matrix is about this wide too, which fits beside the table
@@ -274,7 +274,7 @@ st.subheader("Learning curves")
 history = runs.read_history(run.path)
 if history:
     st.plotly_chart(
-        figures.learning_curves(history, steps=runs.read_steps(run.path)), key="evaluate_curves"
+        curves.learning_curves(history, steps=runs.read_steps(run.path)), key="evaluate_curves"
     )
     run_views.curves_help()
 else:

@@ -71,20 +71,6 @@ def numeric_frame(rows, columns) -> pd.DataFrame:
     return out.dropna(subset=["epoch"]).sort_values("epoch", ignore_index=True)
 
 
-def learning_curves(*args, **kwargs) -> go.Figure:
-    """`pages.curves.learning_curves`, where the learning curves live now."""
-    from pages import curves  # imported here: curves builds on this module's look
-
-    return curves.learning_curves(*args, **kwargs)
-
-
-def compare_curves(*args, **kwargs) -> go.Figure:
-    """`pages.curves.compare_curves`, where the learning curves live now."""
-    from pages import curves
-
-    return curves.compare_curves(*args, **kwargs)
-
-
 def confusion_matrix_figure(
     confusion: np.ndarray,
     normalise: bool = False,

@@ -147,8 +147,8 @@ def ending(request, yours: bool) -> None:
     cols[0].metric(
         "Test accuracy",
         f"{run.test_accuracy:.2%}" if run.test_accuracy is not None else "-",
-        help=f"Share of the {tested or 10000:,} test images, never seen in training, whose "
-        "digit the model named correctly.",
+        help=f"Share of the {tested or runs.FULL_TEST_IMAGES:,} test images, never seen in "
+        "training, whose digit the model named correctly.",
     )
     cols[1].metric(
         "Training time",
@@ -162,7 +162,8 @@ def ending(request, yours: bool) -> None:
     )
     if run.is_quick:
         st.caption(
-            f"A quick run: it learned from {run.train_images:,} of the 60,000 training images, "
+            f"A quick run: it learned from {run.train_images:,} of the "
+            f"{runs.FULL_TRAIN_IMAGES:,} training images, "
             f"so it reads fewer digits right than a full run would. Tested on all {tested or 0:,} "
             "test images, as every model is."
         )
