@@ -8,7 +8,6 @@ comes from `shared.evaluation` (computed once per model file); this page only dr
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 import streamlit as st
@@ -16,7 +15,6 @@ import streamlit as st
 from mnist_core import runs
 from pages import curves, evaluate_debug, figures, model_downloads, model_summary, run_views, shared
 
-PER_PAGE = 20  # gallery images per page (4 rows of 5)
 MATRIX_HEIGHT = 480  # px; the matrix is about this wide too, which fits beside the table
 CELLS_KEY = "evaluate_cells"  # session_state: {run id: (true, predicted)} the selected cell per run
 
@@ -108,17 +106,7 @@ def _gallery(evaluation, images: np.ndarray, run_id: str, cell: tuple[int, int])
         f"Test images of a {t} that the model {what}, most confident first. "
         "The percentage is how sure the model was."
     )
-    pages = math.ceil(len(indices) / PER_PAGE)
-    page = 1
-    if pages > 1:
-        # A menu, not a number box: a box takes any number typed (999) and turns red.
-        page = st.columns([1, 4])[0].selectbox(
-            "Page",
-            range(1, pages + 1),
-            format_func=lambda n: f"{n} of {pages}",
-            key=f"evaluate_page_{run_id}_{t}_{p}",
-        )
-    shown = indices[(page - 1) * PER_PAGE : page * PER_PAGE]
+    shown, first = evaluate_debug.paged(indices, key=f"evaluate_page_{run_id}_{t}_{p}")
     evaluate_debug.image_grid(
         evaluation,
         images,
@@ -126,8 +114,7 @@ def _gallery(evaluation, images: np.ndarray, run_id: str, cell: tuple[int, int])
         run_id,
         lambda i: f"true {t} · predicted {p} · {evaluation.confidence[i]:.0%}",
     )
-    if pages > 1:
-        first = (page - 1) * PER_PAGE + 1
+    if len(indices) > len(shown):  # more than one page
         st.caption(f"Images {first:,}–{first + len(shown) - 1:,} of {len(indices):,}.")
 
 

@@ -22,7 +22,7 @@ from pages import explorer, figures, shared
 
 COLUMNS = 5  # images a row: wide enough for a one-line caption on a laptop screen
 UPSCALE = 4  # 28 px test images shown at 112 px, nearest-neighbour (crisp pixels)
-PER_PAGE = 20  # mistakes a page (4 rows of 5)
+PER_PAGE = 20  # gallery images a page (4 rows of 5)
 DRAW_PARAM = "test_image"  # Draw's ?test_image=N (pages/draw_test_image.py)
 MATRIX_HEIGHT = 420  # px: two matrices fit beside each other on a laptop screen
 
@@ -44,6 +44,20 @@ def top3(probabilities: np.ndarray) -> str:
     """The three likeliest digits with their probabilities: "9 71% · 4 27% · 7 1%"."""
     order = np.argsort(-np.asarray(probabilities), kind="stable")[:3]
     return " · ".join(f"{int(d)} {float(probabilities[d]):.0%}" for d in order)
+
+
+def paged(indices: np.ndarray, key: str) -> tuple[np.ndarray, int]:
+    """The PER_PAGE of `indices` on the page chosen in a menu under `key` (shown only when
+    there is more than one page), and the position of the first, counted from 1. A menu, not
+    a number box: a box takes any number typed (999) and turns red."""
+    pages = math.ceil(len(indices) / PER_PAGE)
+    page = 1
+    if pages > 1:
+        page = st.columns([1, 4])[0].selectbox(
+            "Page", range(1, pages + 1), format_func=lambda n: f"{n} of {pages}", key=key
+        )
+    first = (page - 1) * PER_PAGE
+    return indices[first : first + PER_PAGE], first + 1
 
 
 def image_grid(
@@ -87,13 +101,7 @@ def mistakes(evaluation, images: np.ndarray, run_id: str) -> None:
         "Every test image the model got wrong, the most confident mistakes first: those are "
         "the ones worth a look (a mislabelled image, or something the model never learned)."
     )
-    pages = math.ceil(len(wrong) / PER_PAGE)
-    page = 1
-    if pages > 1:
-        page = st.columns([1, 5])[0].number_input(
-            f"Page (of {pages})", 1, pages, 1, step=1, key=f"evaluate_mistakes_page_{run_id}"
-        )
-    shown = wrong[(page - 1) * PER_PAGE : page * PER_PAGE]
+    shown, first = paged(wrong, key=f"evaluate_mistakes_page_{run_id}")
     image_grid(
         evaluation,
         images,
@@ -104,7 +112,6 @@ def mistakes(evaluation, images: np.ndarray, run_id: str) -> None:
             f"{evaluation.confidence[i]:.0%}"
         ),
     )
-    first = (page - 1) * PER_PAGE + 1
     st.caption(f"Mistakes {first:,}–{first + len(shown) - 1:,} of {len(wrong):,}.")
 
 

@@ -79,7 +79,7 @@ def test_the_mistakes_gallery_holds_every_mistake_most_confident_first(
     assert sureness == sorted(sureness, reverse=True)
     assert min(sureness) >= np.sort(reference[wrong].max(axis=1))[-20] - 1e-6  # the top 20
 
-    at.number_input(key="evaluate_mistakes_page_default").set_value(2).run()
+    at.selectbox(key="evaluate_mistakes_page_default").set_value(2).run()
     assert not at.exception
     assert any(c.value.startswith("Mistakes 21–40 of") for c in at.caption)
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e.streamlit_page import FIRST_LOAD_MS, Page, expect, open_page, screenshot, wait_idle
 
-PER_PAGE = 20  # pages/evaluate.py: gallery images per page
+PER_PAGE = 20  # pages/evaluate_debug.py: gallery images per page
 CAPTION = re.compile(r"^true (\d) · predicted (\d) · \d+%$")
 
 
