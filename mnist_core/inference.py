@@ -147,7 +147,7 @@ class Predictor:
         path = Path(path)
         temperature = runs.temperature_of(path)
         lite = runs.tflite_of(path)
-        if engine != "tensorflow" and lite is not None and _fresh(lite, path):
+        if engine != "tensorflow" and kept_tflite(path) is not None:
             try:
                 return cls(lite.read_bytes(), engine, temperature)
             except (ModelError, OSError) as exc:
@@ -185,16 +185,21 @@ class Predictor:
         return _as_probabilities(self._backend.one(x.reshape(1, *IMAGE_SHAPE)), self.output_kind)[0]
 
 
-def _fresh(lite: Path, model_path: Path) -> bool:
-    """Whether `lite` is a plain file written no earlier than the model file it stands for."""
+def kept_tflite(model_path: Path) -> Path | None:
+    """The run's model.tflite when it stands for `model_path` as it is now: a plain file
+    written no earlier than the model file. None otherwise (none kept, not a run's model, or
+    older than model.keras: a run killed before training ended, a model trained again)."""
+    lite = runs.tflite_of(Path(model_path))
     try:
-        return (
-            lite.is_file()
+        fresh = (
+            lite is not None
+            and lite.is_file()
             and not lite.is_symlink()
-            and lite.stat().st_mtime_ns >= model_path.stat().st_mtime_ns
+            and lite.stat().st_mtime_ns >= Path(model_path).stat().st_mtime_ns
         )
     except OSError:
-        return False
+        return None
+    return lite if fresh else None
 
 
 def _check_same(backend: LiteBackend, model: keras.Model, shape: tuple) -> None:

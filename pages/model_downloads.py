@@ -14,26 +14,23 @@ from pathlib import Path
 import streamlit as st
 
 from mnist_core import runs
+from mnist_core.export import saved_model_zip  # TensorFlow only when a zip is made
 from pages import shared
 
 DEMO_MAX_DOWNLOAD_MB = 5  # the largest file the hosted demo serves (memory and bandwidth)
 
 
 def tflite_bytes(model_path: Path) -> bytes:
-    """The run's model.tflite, or (a run made before those were kept) a conversion in memory."""
-    kept = runs.tflite_of(model_path)
-    if kept is not None and kept.is_file():
+    """The run's model.tflite, or (a run made before those were kept, or one whose kept file
+    is older than its model: `inference.kept_tflite`) a conversion in memory."""
+    from mnist_core.inference import kept_tflite, load_model
+
+    kept = kept_tflite(model_path)
+    if kept is not None:
         return kept.read_bytes()
-    from mnist_core.inference import load_model
     from mnist_core.keras_model import to_tflite
 
     return to_tflite(load_model(model_path))
-
-
-def saved_model_zip(model_path: Path) -> bytes:
-    from mnist_core.export import saved_model_zip
-
-    return saved_model_zip(model_path)
 
 
 def _too_big_for_the_demo(path: Path) -> bool:

@@ -3,6 +3,7 @@ files load and predict as the run's model.keras does), and the demo's limits hol
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,19 @@ def test_the_tflite_file_is_the_runs_or_made_in_memory(own_models, mnist):
         answers.append(int(interpreter.get_tensor(out["index"]).argmax()))
     keras_answers = keras.models.load_model(model_path).predict(x, verbose=0).argmax(axis=1)
     assert answers == list(keras_answers)
+
+
+def test_a_tflite_older_than_its_model_is_not_sent(own_models):
+    """A kept model.tflite older than model.keras (a model written again after it) stands for
+    another model: the download is converted from the model instead."""
+    model_path = own_models() / "default" / "model.keras"
+    kept = model_path.with_name("model.tflite")
+    kept.write_bytes(b"an older model")
+    older = model_path.stat().st_mtime_ns - 10**9
+    os.utime(kept, ns=(older, older))
+    flatbuffer = model_downloads.tflite_bytes(model_path)
+    assert flatbuffer != b"an older model" and flatbuffer[4:8] == b"TFL3"
+    assert kept.read_bytes() == b"an older model"  # nothing written into the run folder
 
 
 @pytest.mark.parametrize("demo", ["1", None])
