@@ -14,6 +14,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pictures import huge_png
@@ -50,6 +51,18 @@ def tiny_models_dir(tmp_path_factory, mnist):
         run_id="default",
     )
     return models
+
+
+@pytest.fixture(scope="session")
+def keras_test_probabilities(tiny_models_dir, mnist):
+    """The tiny default model's probabilities (float64 (10000, 10), as the model gives them,
+    no temperature) for every test image, by Keras alone: a reference apart from
+    mnist_core's own inference."""
+    import keras
+
+    model = keras.models.load_model(tiny_models_dir / "default" / "model.keras")
+    x = mnist.x_test.astype(np.float32)[..., None] / 255.0
+    return model.predict(x, batch_size=2048, verbose=0).astype(np.float64)
 
 
 @pytest.fixture

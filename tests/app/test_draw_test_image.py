@@ -14,13 +14,9 @@ TIMEOUT = 90
 
 
 @pytest.fixture(scope="module")
-def predicted(tiny_models_dir, mnist):
+def predicted(keras_test_probabilities):
     """The tiny default model's answer for every test image, by Keras alone."""
-    import keras
-
-    model = keras.models.load_model(tiny_models_dir / "default" / "model.keras")
-    x = mnist.x_test.astype(np.float32)[..., None] / 255.0
-    return model.predict(x, batch_size=2048, verbose=0).argmax(axis=1)
+    return keras_test_probabilities.argmax(axis=1)
 
 
 def _draw(test: str, **query) -> AppTest:
