@@ -367,3 +367,27 @@ def test_corrupted_copies_join_the_training_images(tmp_path, mnist):
     assert meta.status == "completed" and meta.spec["corrupted_share"] == 0.5
     assert meta.data.train_examples == 540 + 270  # 600 less 60 for validation, half again
     assert meta.data.val_examples == 60  # validation stays clean
+
+
+def test_the_train_step_is_traced_once(tmp_path, mnist, monkeypatch):
+    """One graph trace for the whole training, partial last batch and validation included:
+    Keras would otherwise trace it twice, creating the optimizer's and metrics' variables in
+    the first trace (`training.build_for_fit`), a fixed cost that dwarfs a quick run's steps."""
+    traces = []
+
+    def counting(spec):
+        model = specs.build_model(spec)
+        step = model.train_step
+
+        def train_step(data):
+            traces.append(data)
+            return step(data)
+
+        model.train_step = train_step
+        return model
+
+    monkeypatch.setattr(training, "build_model", counting)
+    config = TrainConfig("fast-cnn", epochs=2, val_fraction=0.1, **SMALL)  # 540: 256, 256, 28
+    run = train(config, models_dir=tmp_path, data=mnist)
+    assert run.meta.status == "completed" and run.meta.epochs_completed == 2
+    assert len(traces) == 1
