@@ -78,6 +78,7 @@ BOUNDS = {
     "patience": (1, 50),
     "label_smoothing": (0.0, 0.5),
     "corrupted_share": (0.0, 1.0),
+    "members": (1, 4),
 }
 MAX_SPEC_CHARS = 100_000  # a pasted or uploaded spec
 
@@ -121,6 +122,9 @@ class Spec:
     batch_size: int = 128
     epochs: int = 5
     val_fraction: float = 0.1  # share of the training images held back for validation
+    # An ensemble: this many networks of these layers, trained one after another (each from
+    # its own seed, on the same held-back images) and their probabilities averaged (`ensemble`).
+    members: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         raw = dataclasses.asdict(self)
@@ -191,7 +195,8 @@ def check(raw: Any, limits_: Limits | None = None) -> Spec:
     settings = {k: v for k, v in raw.items() if k != "layers"}
     spec = Spec(layers=checked, **_check_settings(settings))
     costs = spec.costs()
-    params, madds = sum(c.params for c in costs), sum(c.madds for c in costs)
+    params = spec.members * sum(c.params for c in costs)
+    madds = spec.members * sum(c.madds for c in costs)
     if params > limits_.params:
         raise SpecError(f"Too many parameters: {params:,} (at most {limits_.params:,})")
     if madds > limits_.madds:
@@ -271,7 +276,7 @@ def _check_settings(settings: dict[str, Any]) -> dict[str, Any]:
     for name, (low, high) in BOUNDS.items():
         if name not in out or (name == "patience" and out[name] is None):
             continue
-        value, whole = out[name], name in ("epochs", "batch_size", "patience")
+        value, whole = out[name], name in ("epochs", "batch_size", "patience", "members")
         if not _number(value) or (whole and not float(value).is_integer()):
             kind = "a whole number" if whole else "a number"
             raise SpecError(f"{name} must be {kind}, not {_short(value)}")
@@ -339,3 +344,23 @@ def build_model(spec: Spec):
         }
         x = classes[layer["type"]](**args)(x)
     return keras.Model(inputs, x)
+
+
+def ensemble(models: list):
+    """One keras.Model that averages the probabilities of `models` (each a network from
+    `build_model`): the app, the command line, the export and the explanations see one model.
+    Only Keras' own classes (nested models, Average), so it saves and loads in safe mode."""
+    import keras
+
+    inputs = keras.Input(shape=(28, 28, 1), name="image")
+    average = keras.layers.Average(name="average")([model(inputs) for model in models])
+    return keras.Model(inputs, average, name="ensemble")
+
+
+def networks(model) -> list:
+    """The networks `model` averages when it is an `ensemble`, else [model] itself."""
+    import keras
+
+    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    last = model.layers[-1] if model.layers else None
+    return inner if inner and isinstance(last, keras.layers.Average) else [model]
