@@ -10,7 +10,8 @@ Conventions: an input is one preprocessed picture, float32 (28, 28) in [0, 1] (M
 ink on black). A saliency map is float32 (28, 28); positive = this pixel is evidence *for* the
 explained digit, negative = evidence against it; scales differ between methods (compare signs
 and ranks, not values). The explained quantity is the model's probability of the target digit
-(softmax applied where the model outputs logits).
+(softmax applied where the model outputs logits). An ensemble (`specs.ensemble`) is one
+model here: the maps explain its averaged answer; the layers shown are its first network's.
 
 The methods (`METHODS`, the default first):
   integrated-gradients  Sundararajan et al. 2017: the gradient averaged along the straight path
@@ -50,6 +51,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import specs
 from .data import NUM_CLASSES
 from .errors import InputError
 from .inference import IMAGE_SHAPE, _input_form, _output_kind, _probes
@@ -137,8 +139,9 @@ class Deletion:
 
 def first_layer_images(model: keras.Model) -> FirstLayer | None:
     """The first Dense or Conv2D layer's weights as pictures, or None when it has neither
-    shape (e.g. a Dense layer that does not see all 784 pixels, a multi-channel input)."""
-    for layer in model.layers:
+    shape (e.g. a Dense layer that does not see all 784 pixels, a multi-channel input). For
+    an ensemble (`specs.ensemble`), its first network's."""
+    for layer in specs.networks(model)[0].layers:
         kind = type(layer).__name__
         if kind not in ("Dense", "Conv2D"):
             continue
@@ -152,7 +155,8 @@ def first_layer_images(model: keras.Model) -> FirstLayer | None:
 
 
 def describe(model: keras.Model) -> list[LayerInfo]:
-    """The model's layers in order (its input layer left out)."""
+    """The model's layers in order (its input layer left out). An ensemble's are its own
+    (input, networks, average): `Explainer` describes its first network instead."""
     infos = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
@@ -169,6 +173,11 @@ def describe(model: keras.Model) -> list[LayerInfo]:
             )
         )
     return infos
+
+
+def _shapes(network: keras.Model) -> list[tuple[str, tuple[int, ...]]]:
+    """Each layer's kind and output shape: two networks of the same shape have equal ones."""
+    return [(info.kind, info.shape) for info in describe(network)]
 
 
 def _check_image(x28) -> np.ndarray:
@@ -232,6 +241,11 @@ def ink_first(x28: np.ndarray) -> np.ndarray:
 class Explainer:
     """Activations, first-layer weights and saliency maps of one digit model.
 
+    An ensemble (`specs.ensemble`) is explained as one model: its probabilities, saliency
+    maps and deletion tests are of the averaged answer; its layers, their outputs and its
+    first-layer pictures are its first network's (`networks` says how many are averaged,
+    `alike` whether all have the first one's layers and shapes); Grad-CAM is not offered.
+
     Build it once per model (it traces a few TensorFlow functions, about a second); its
     calls are then batched and fast (all maps for one input about 60 ms p50 for best-cnn on
     2 cores, more when the cores are busy: benchmarks/explain_bench.py). Safe to share between threads: Keras models
@@ -247,9 +261,22 @@ class Explainer:
         probes = _probes()
         raw = np.asarray(model(probes.reshape(self._model_shape), training=False))
         self.output_kind = _output_kind(raw)
-        self.layers = describe(model)
+        # An ensemble's answer is the average of its networks': the answer and the maps
+        # above use the whole model; the layers, their outputs and the first layer's
+        # pictures are its first network's (in an ensemble of one spec the others have the
+        # same layers, other weights).
+        networks = specs.networks(model)
+        self.networks = len(networks)  # how many networks the answer averages (1: one)
+        self.first_network = networks[0]  # the network `layers` describes (`model` itself)
+        self.alike = all(_shapes(n) == _shapes(networks[0]) for n in networks[1:])
+        network = self.first_network
+        network_shape = _input_form(tuple(network.inputs[0].shape)[1:])
+        if network_shape is None:
+            raise InputError(f"Model {model.name!r} is not a 28x28 digit classifier.")
+        self._network_shape = (-1, *network_shape)
+        self.layers = describe(network)
         self._every_layer = keras.Model(
-            model.inputs, [model.get_layer(info.name).output for info in self.layers]
+            network.inputs, [network.get_layer(info.name).output for info in self.layers]
         )
         self.cam_layer = self._grad_cam_layer()
         self._cam_model = (
@@ -263,7 +290,7 @@ class Explainer:
         spec = tf.TensorSpec((None, 28, 28, 1), tf.float32)
         target = tf.TensorSpec((), tf.int32)
         self._probs = tf.function(self._probabilities_tf, input_signature=[spec], autograph=False)
-        model_spec = tf.TensorSpec((None, *in_shape), tf.float32)
+        model_spec = tf.TensorSpec((None, *network_shape), tf.float32)
         self._layer_outputs = tf.function(
             lambda x: self._every_layer(x, training=False),
             input_signature=[model_spec],
@@ -283,7 +310,8 @@ class Explainer:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        """The saliency methods this model allows (Grad-CAM needs a convolution)."""
+        """The saliency methods this model allows (Grad-CAM needs a convolution, and one
+        network: on an ensemble it would explain one network's answer, not the average)."""
         return tuple(m for m in METHODS if m != "grad-cam" or self.cam_layer)
 
     def _as_probabilities_tf(self, y):
@@ -317,7 +345,7 @@ class Explainer:
     def activations(self, x28) -> list[tuple[LayerInfo, np.ndarray]]:
         """Each layer's output for one picture, in order: float32 arrays of `info.shape`
         (feature maps (h, w, channels); a dense layer's units (n,); the last: 10 outputs)."""
-        x = _check_image(x28).reshape(self._model_shape[1:])[None]
+        x = _check_image(x28).reshape(self._network_shape[1:])[None]
         outputs = self._layer_outputs(tf.constant(x))
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
@@ -346,6 +374,11 @@ class Explainer:
     def check_method(self, method) -> str:
         """`method` if this model allows it (see `methods`), else InputError saying why."""
         if method not in self.methods:
+            if method == "grad-cam" and self.networks > 1:
+                raise InputError(
+                    f"Grad-CAM is not offered for a model that averages {self.networks} "
+                    "networks: it would explain one network, not the averaged answer."
+                )
             if method == "grad-cam":
                 raise InputError("Grad-CAM needs a network with a convolution layer.")
             raise InputError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
@@ -363,7 +396,10 @@ class Explainer:
 
     def _grad_cam_layer(self) -> str | None:
         """The last stack of feature maps of at least GRAD_CAM_MIN_SIZE (else the last of
-        any size), from the first convolution on; None for a network without one."""
+        any size), from the first convolution on; None for a network without one, and for
+        an ensemble (its maps would be one network's, the answer is the average)."""
+        if self.networks > 1:
+            return None
         kinds = [info.kind for info in self.layers]
         first = next((i for i, kind in enumerate(kinds) if kind in CONV_KINDS), None)
         if first is None:

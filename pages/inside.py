@@ -227,15 +227,18 @@ try:
             views.show_reasons(explainer, key, x28, chosen, reading.probabilities)
     if layers.open:
         with layers:
+            views.show_ensemble_note(explainer)
             views.show_network(explainer)
             st.subheader(f"What each layer computes for {what}")
             views.show_activations(explainer, reading)
     if learned.open:
         with learned:
+            views.show_ensemble_note(explainer)
             st.subheader("What the first layer looks for")
             views.show_weights(explainer, run)
     if steps.open:
         with steps:
+            views.show_ensemble_note(explainer)
             story.show_story(story.Story(run, explainer, x28, what, reading))
 except Exception as exc:  # anything unforeseen: one line, not a traceback
     shared.show_error(exc)

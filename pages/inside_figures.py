@@ -183,9 +183,16 @@ def block_words(block: Block, configs: Mapping[str, Mapping]) -> tuple[str, str,
     return title, what, " · ".join(extras)
 
 
-def network_html(blocks: Sequence[Block], configs: Mapping[str, Mapping]) -> str:
+def network_html(
+    blocks: Sequence[Block],
+    configs: Mapping[str, Mapping],
+    networks: int = 1,
+    total: int | None = None,
+) -> str:
     """The network as a row of boxes, left to right, that wraps on narrow screens: one box
-    per block (kind in plain words, output shape, parameters), coloured by kind."""
+    per block (kind in plain words, output shape, parameters), coloured by kind. For a
+    model that averages `networks` > 1 networks, `blocks` are its first network's and
+    `total` is the whole model's parameter count (all its networks)."""
     boxes = [
         _box(
             "input",
@@ -208,13 +215,24 @@ def network_html(blocks: Sequence[Block], configs: Mapping[str, Mapping]) -> str
         f'<div style="display:flex;align-items:stretch">{arrow if i else ""}{box}</div>'
         for i, box in enumerate(boxes)
     ]
-    total = sum(block.params for block in blocks)
+    drawn = sum(block.params for block in blocks)
+    if networks > 1:
+        whole = drawn * networks if total is None else total
+        words = (
+            f"In all: <b>{whole:,} parameters</b> in its {networks} networks, the numbers "
+            f"they learned from the training pictures; the first network, drawn here, has "
+            f"{drawn:,}."
+        )
+    else:
+        words = (
+            f"In all: <b>{drawn:,} parameters</b>, the numbers it learned from the training "
+            "pictures."
+        )
     return (
         '<div style="display:flex;flex-wrap:wrap;row-gap:8px;font-size:14px;'
         f'line-height:1.35" role="list" aria-label="The network, layer by layer">{"".join(items)}'
         "</div>"
-        f'<p style="margin:8px 0 0 0;font-size:14px">In all: <b>{total:,} parameters</b>, the '
-        "numbers it learned from the training pictures.</p>"
+        f'<p style="margin:8px 0 0 0;font-size:14px">{words}</p>'
     )
 
 

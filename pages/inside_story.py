@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from mnist_core import runs
-from pages import explorer, figures
+from pages import curves, explorer
 from pages import inside_figures as pictures
 from pages import inside_views as views
 
@@ -228,12 +228,27 @@ def _layers_picture(story: Story) -> None:
             st.image(pictures.neuron_strip_svg(values))
 
 
+def _networks(story: Story) -> int:
+    """How many networks the model averages (1: one network)."""
+    return story.explainer.networks
+
+
 def _scores(story: Story) -> None:
-    st.markdown(
-        "The last layer has **ten neurons, one per digit**. Each adds up the previous "
-        "layer's outputs with its own weights: its sum is a **score** for its digit. The "
-        f"highest score wins: for {story.what}, digit **{story.reading.digit}**."
-    )
+    if _networks(story) > 1:
+        top = int(_score_values(story).argmax())
+        st.markdown(
+            "The last layer has **ten neurons, one per digit**. Each adds up the previous "
+            "layer's outputs with its own weights: its sum is a **score** for its digit. On "
+            f"the right, the first network's scores: for {story.what}, its highest is "
+            f"digit **{top}**. Each of the model's {_networks(story)} networks gives its "
+            "own ten scores."
+        )
+    else:
+        st.markdown(
+            "The last layer has **ten neurons, one per digit**. Each adds up the previous "
+            "layer's outputs with its own weights: its sum is a **score** for its digit. The "
+            f"highest score wins: for {story.what}, digit **{story.reading.digit}**."
+        )
     if story.explainer.output_kind == "scores":
         st.markdown(
             "This network squeezes each score into 0 to 1 with a sigmoid before it gives "
@@ -252,19 +267,25 @@ def _scores(story: Story) -> None:
 
 def _score_values(story: Story) -> np.ndarray:
     """The ten scores before softmax: the outputs themselves for a network that gives scores,
-    else the logarithm of the probabilities (softmax's inverse, up to a shift), centred."""
+    else the logarithm of the probabilities (softmax's inverse, up to a shift), centred. For
+    a model that averages several networks, the first network's (its last layer's output;
+    the averaged probabilities are no one network's)."""
     last = story.reading.activations[-1][1].astype(np.float64)
     if story.explainer.output_kind != "probabilities":
         return last
-    logs = np.log(np.clip(story.reading.probabilities.astype(np.float64), 1e-30, 1.0))
+    own = last if _networks(story) > 1 else story.reading.probabilities.astype(np.float64)
+    logs = np.log(np.clip(own, 1e-30, 1.0))
     return logs - logs.mean()
 
 
 def _scores_picture(story: Story) -> None:
+    values = _score_values(story)
+    if _networks(story) > 1:
+        highlight, title = int(values.argmax()), "The first network's ten scores"
+    else:
+        highlight, title = story.reading.digit, "The ten scores"
     st.plotly_chart(
-        pictures.score_bars(
-            _score_values(story), story.reading.digit, "The ten scores", percent_axis=False
-        ),
+        pictures.score_bars(values, highlight, title, percent_axis=False),
         key="inside_story_scores",
         config={"displayModeBar": False},
     )
@@ -284,6 +305,17 @@ def _softmax(story: Story) -> None:
             "**Softmax** turns the ten scores into ten **probabilities** that add up to 100%. "
             "It exaggerates the differences: a score a little higher than the others takes "
             "most of the vote."
+        )
+    if _networks(story) > 1 and story.explainer.output_kind == "scores":
+        st.markdown(
+            f"This model has **{_networks(story)} networks**: it averages their ten outputs, "
+            "digit by digit, before the total divides them."
+        )
+    elif _networks(story) > 1:
+        st.markdown(
+            f"This model has **{_networks(story)} networks** that each do this; it then "
+            "averages their probabilities, digit by digit. The bars on the right are that "
+            "average."
         )
     st.markdown(
         f"For {story.what}: **{digit}** with {pictures.percent(float(p[digit]))}; the runner-up "
@@ -342,7 +374,7 @@ def _learning_picture(story: Story) -> None:
         st.info("This model was saved without its training history, so there are no curves.")
         return
     st.plotly_chart(
-        figures.learning_curves(history, steps=runs.read_steps(story.run.path)),
+        curves.learning_curves(history, steps=runs.read_steps(story.run.path)),
         key="inside_story_curves",
         config={"displayModeBar": False},
     )

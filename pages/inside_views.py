@@ -113,11 +113,12 @@ def deletions(_explainer, key: ModelKey, x28: np.ndarray, target: int) -> dict:
 
 
 def layer_configs(explainer) -> dict[str, dict]:
-    """Each layer's Keras config (filters, kernel size, strides, rate...) by name."""
+    """Each layer's Keras config (filters, kernel size, strides, rate...) by name (an
+    ensemble's: its first network's, the layers `explainer.layers` describes)."""
     configs = {}
     for info in explainer.layers:
         try:
-            configs[info.name] = explainer.model.get_layer(info.name).get_config()
+            configs[info.name] = explainer.first_network.get_layer(info.name).get_config()
         except (ValueError, NotImplementedError, AttributeError):
             configs[info.name] = {}
     return configs
@@ -143,9 +144,35 @@ def show_input(x28: np.ndarray, caption: str = "What it sees") -> None:
     st.image(explorer.enlarge(x28, 3), caption=caption)
 
 
+def ensemble_note(explainer) -> str | None:
+    """One plain sentence for a model that averages several networks, whose layers the
+    page shows for the first network only; None for one network."""
+    if explainer.networks <= 1:
+        return None
+    alike = " of the same shape" if explainer.alike else ""
+    return (
+        f"This model averages the answers of {explainer.networks} networks{alike}; the "
+        "layers shown are the first network's."
+    )
+
+
+def show_ensemble_note(explainer) -> None:
+    note = ensemble_note(explainer)
+    if note:
+        st.info(note, icon=":material/stacks:")
+
+
 def show_network(explainer) -> None:
-    """The layers as a diagram of boxes, left to right."""
-    st.html(pictures.network_html(blocks_of(explainer), layer_configs(explainer)))
+    """The layers as a diagram of boxes, left to right (an ensemble's first network, with
+    the whole model's parameter count)."""
+    blocks, configs = blocks_of(explainer), layer_configs(explainer)
+    if explainer.networks > 1:
+        html = pictures.network_html(
+            blocks, configs, explainer.networks, int(explainer.model.count_params())
+        )
+    else:
+        html = pictures.network_html(blocks, configs)
+    st.html(html)
 
 
 def maps_picture(
@@ -257,6 +284,11 @@ def show_reasons(
         with column:
             st.image(pictures.saliency_overlay(x28, smap, INPUT_SCALE))
             st.caption(method_caption(method))
+    if explainer.networks > 1:
+        st.caption(
+            f"These maps explain the answer of all {explainer.networks} networks together "
+            "(their average). Grad-CAM is left out: it reads one network's feature maps."
+        )
     predicted, probability = int(probabilities.argmax()), float(probabilities[target])
     verdict = "its answer" if target == predicted else f"it answered {predicted}"
     st.markdown(
@@ -268,8 +300,9 @@ def show_reasons(
         # Integrated gradients explain the change from a black picture; when black alone
         # already reads as the target, there is little change to explain (the shipped
         # model reads a black picture as 1), and a near-empty map would mislead.
+        model = "model" if explainer.networks > 1 else "network"
         st.info(
-            f"This network already says **{target}** for an empty black picture "
+            f"This {model} already says **{target}** for an empty black picture "
             f"({pictures.percent(blank)}), so integrated gradients, which start from black, "
             "find little to explain here. The occlusion map asks the question another way."
         )

@@ -1,6 +1,7 @@
 """mnist_core.explain: saliency checked against what is known another way (completeness, a
 model that reads one region only, receptive fields found by probing), layer shapes for every
-preset, the deletion test, and one-line refusals of bad input."""
+preset, an ensemble explained as one model, the deletion test, and one-line refusals of bad
+input."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from mnist_core import explain, presets
+from mnist_core import explain, presets, specs
 from mnist_core.errors import InputError
 from mnist_core.explain import METHODS, Explainer
 from mnist_core.inference import load_model
@@ -160,15 +161,16 @@ def test_grad_cam_draws_each_cell_over_the_pixels_it_sees(preset):
 def test_activations_and_first_layer_pictures_match_every_preset(name, digits):
     model = presets.PRESETS[name].build()
     explainer = Explainer(model)
-    inner = [layer for layer in model.layers if not isinstance(layer, layers.InputLayer)]
+    network = specs.networks(model)[0]  # the model itself, or an ensemble's first network
+    inner = [layer for layer in network.layers if not isinstance(layer, layers.InputLayer)]
     assert [info.name for info in explainer.layers] == [layer.name for layer in inner]
-    assert sum(info.params for info in explainer.layers) == model.count_params()
+    assert sum(info.params for info in explainer.layers) == network.count_params()
     outputs = explainer.activations(digits[0])
     assert len(outputs) == len(inner)
     for (info, values), layer in zip(outputs, inner):
         assert values.shape == info.shape == tuple(layer.output.shape[1:]), info.name
         assert values.dtype == np.float32
-    np.testing.assert_allclose(outputs[-1][1], np.asarray(model(digits[:1]))[0], atol=1e-6)
+    np.testing.assert_allclose(outputs[-1][1], np.asarray(network(digits[:1]))[0], atol=1e-6)
 
     first = explainer.first_layer()
     kernel = next(layer for layer in inner if layer.get_weights()).get_weights()[0]
@@ -179,7 +181,97 @@ def test_activations_and_first_layer_pictures_match_every_preset(name, digits):
         kh, kw, _, filters = kernel.shape
         assert first.images.shape == (filters, kh, kw)
         assert first.images[2, 1, 0] == kernel[1, 0, 0, 2]
-    assert first.kind == ("conv" if "cnn" in name or "convnet" in name else "dense")
+    weighted = [layer["type"] for layer in presets.PRESETS[name].spec.full_layers()]
+    weighted = [kind for kind in weighted if kind in ("Conv2D", "Dense")]
+    assert first.kind == ("conv" if weighted[0] == "Conv2D" else "dense")
+
+
+# --------------------------------------------------------------------------- an ensemble
+
+
+@pytest.fixture(scope="module")
+def tiny_ensemble():
+    """(ensemble, its first network, its second, the ensemble's Explainer): two tiny untrained
+    networks of one small convolution, different weights, averaged by `specs.ensemble`."""
+    spec = specs.check(
+        {"layers": [{"type": "Conv2D", "filters": 3, "kernel_size": 5, "activation": "relu"}]}
+    )
+    keras.utils.set_random_seed(7)
+    first, second = specs.build_model(spec), specs.build_model(spec)
+    model = specs.ensemble([first, second])
+    return model, first, second, Explainer(model)
+
+
+def test_an_ensemble_answers_with_the_average_of_its_networks(tiny_ensemble, digits):
+    model, first, second, explainer = tiny_ensemble
+    assert explainer.networks == 2 and explainer.alike
+    for x in digits[:3]:
+        own = [np.asarray(net(x[None, ..., None]))[0] for net in (first, second)]
+        assert not np.allclose(own[0], own[1], atol=1e-3)  # two networks, two answers
+        p = explainer.probabilities(x)
+        np.testing.assert_allclose(p, (own[0] + own[1]) / 2, atol=1e-6)
+        np.testing.assert_allclose(p, np.asarray(model(x[None, ..., None]))[0], atol=1e-6)
+
+
+def test_an_ensembles_layers_and_activations_are_its_first_networks(tiny_ensemble, digits):
+    model, first, second, explainer = tiny_ensemble
+    inner = [layer for layer in first.layers if not isinstance(layer, layers.InputLayer)]
+    assert [info.name for info in explainer.layers] == [layer.name for layer in inner]
+    assert [info.kind for info in explainer.layers] == ["Conv2D", "Flatten", "Dense"]
+    assert sum(info.params for info in explainer.layers) == first.count_params()
+    assert model.count_params() == 2 * first.count_params()
+    x = digits[0]
+    outputs = explainer.activations(x)
+    assert len(outputs) == len(inner)
+    probe = keras.Model(first.inputs[0], [layer.output for layer in inner])
+    for (info, values), expected in zip(outputs, probe(x[None, ..., None])):
+        assert values.shape == info.shape
+        np.testing.assert_allclose(values, np.asarray(expected)[0], atol=1e-6)
+    last = outputs[-1][1]
+    np.testing.assert_allclose(last, np.asarray(first(x[None, ..., None]))[0], atol=1e-6)
+    assert not np.allclose(last, np.asarray(second(x[None, ..., None]))[0], atol=1e-3)
+
+
+def test_an_ensemble_offers_no_grad_cam(tiny_ensemble):
+    model, first, _, explainer = tiny_ensemble
+    assert "grad-cam" in Explainer(first).methods  # its network alone would have it
+    assert explainer.cam_layer is None
+    assert explainer.methods == ("integrated-gradients", "occlusion")
+    with pytest.raises(InputError, match="averages 2 networks") as caught:
+        explainer.saliency(np.zeros((28, 28), np.float32), 0, "grad-cam")
+    assert "\n" not in str(caught.value)
+
+
+def test_an_ensembles_maps_explain_its_averaged_answer(tiny_ensemble, digits):
+    model, first, _, explainer = tiny_ensemble
+    x = digits[1]
+    p = explainer.probabilities(x)
+    target = int(p.argmax())
+    for method in explainer.methods:
+        smap = explainer.saliency(x, target, method)
+        assert smap.shape == (28, 28) and smap.dtype == np.float32, method
+        assert np.isfinite(smap).all() and np.abs(smap).sum() > 0, method
+    # Completeness of integrated gradients: they add up to the change of the *averaged*
+    # probability from black, not to the first network's.
+    black = explainer.probabilities(np.zeros((28, 28), np.float32))
+    total = float(explainer.saliency(x, target, "integrated-gradients", steps=256).sum())
+    change = float(p[target] - black[target])
+    assert total == pytest.approx(change, abs=0.05 * abs(change) + 1e-4)
+    alone = Explainer(first)
+    change_alone = float(alone.probabilities(x)[target] - alone.probabilities(0 * x)[target])
+    assert abs(change - change_alone) > 0.1 * abs(change) + 1e-4  # the test tells them apart
+    deletion = explainer.deletion(x, explain.ink_first(x), target)
+    assert deletion.curve[0] == pytest.approx(p[target], abs=1e-6)
+
+
+def test_an_ensembles_first_layer_pictures_are_its_first_networks(tiny_ensemble):
+    model, first, second, explainer = tiny_ensemble
+    pictures, own = explain.first_layer_images(model), explain.first_layer_images(first)
+    assert pictures.kind == own.kind == "conv" and pictures.layer == own.layer
+    assert pictures.images.shape == (3, 5, 5)
+    np.testing.assert_array_equal(pictures.images, own.images)
+    assert not np.allclose(pictures.images, explain.first_layer_images(second).images)
+    np.testing.assert_array_equal(explainer.first_layer().images, own.images)
 
 
 def test_a_first_layer_that_does_not_see_the_picture_has_no_pictures():

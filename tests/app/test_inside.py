@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from mnist_core import runs
+from mnist_core import runs, specs
 from mnist_core.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +102,10 @@ def test_every_preset_shows_every_tab_and_every_step(presets_env, mnist, preset)
 
     # Why: one overlay per method the network allows, each with its one-line description.
     model = keras.saving.load_model(model_path)
-    has_conv = any(type(layer).__name__ == "Conv2D" for layer in model.layers)
+    networks = specs.networks(model)  # Grad-CAM: one network with a convolution only
+    has_conv = len(networks) == 1 and any(
+        type(layer).__name__ == "Conv2D" for layer in networks[0].layers
+    )
     captions = " ".join(c.value for c in at.caption)
     assert "**Integrated gradients**" in captions and "**Occlusion**" in captions
     assert ("**Grad-CAM**" in captions) == has_conv
@@ -128,6 +131,82 @@ def test_every_preset_shows_every_tab_and_every_step(presets_env, mnist, preset)
     assert at.button(key="inside_story_next").disabled
     at.button(key="inside_story_back").click().run()
     assert any(m.value.startswith("**Step 6 of 7**") for m in at.markdown)
+
+
+# --------------------------------------------------------------------------- an ensemble
+
+ENSEMBLE_NOTE = (
+    "This model averages the answers of 2 networks of the same shape; the layers shown are "
+    "the first network's."
+)
+
+
+def test_an_ensemble_is_shown_as_one_model_with_its_first_networks_layers(own_models, mnist):
+    """A run whose model averages two tiny untrained networks (`specs.ensemble`): the answer
+    is the average's, Grad-CAM is not offered, and each tab that shows layers says in one
+    line that they are the first network's; a one-network run says nothing of the kind."""
+    import keras
+
+    from mnist_core import explain
+
+    models = own_models("ensemble")
+    spec = specs.check(
+        {"layers": [{"type": "Conv2D", "filters": 3, "kernel_size": 5, "activation": "relu"}]}
+    )
+    keras.utils.set_random_seed(5)
+    first, second = specs.build_model(spec), specs.build_model(spec)
+    model = specs.ensemble([first, second])
+    for name in ("model.tflite", runs.WEIGHTS_FILE):  # the copied run's, of another model
+        (models / "ensemble" / name).unlink(missing_ok=True)
+    model.save(models / "ensemble" / "model.keras")
+
+    at = inside(run="ensemble", test=str(INDEX)).run()
+    assert not at.exception and not one_line_problems(at)
+    x28 = mnist.x_test[INDEX].astype(np.float32) / 255.0
+    expected = keras_probabilities(models / "ensemble" / "model.keras", x28)
+    assert at.metric[0].value == str(int(expected.argmax()))
+    captions = " ".join(c.value for c in at.caption)
+    assert "**Integrated gradients**" in captions and "**Occlusion**" in captions
+    assert "**Grad-CAM**" not in captions and "Grad-CAM is left out" in captions
+    assert ENSEMBLE_NOTE not in [i.value for i in at.info]  # the maps are the whole model's
+
+    open_tab(at, "Layer by layer")
+    assert not at.exception and not one_line_problems(at)
+    assert ENSEMBLE_NOTE in [i.value for i in at.info]
+    diagram = html(at)
+    assert f"In all: <b>{model.count_params():,} parameters</b> in its 2 networks" in diagram
+    assert f"the first network, drawn here, has {first.count_params():,}." in diagram
+
+    open_tab(at, "What it learned")
+    assert not at.exception and not one_line_problems(at)
+    assert ENSEMBLE_NOTE in [i.value for i in at.info]
+    layer = explain.first_layer_images(first).layer
+    assert any(f"The first layer ({layer})" in " ".join(i.captions) for i in at.image)
+
+    open_tab(at, "Step by step")
+    assert ENSEMBLE_NOTE in [i.value for i in at.info]
+    own = np.asarray(first(x28[None, ..., None]))[0]
+    for step in range(1, 8):
+        assert not at.exception and not one_line_problems(at), step
+        if step == 5:  # the scores are the first network's, and said to be
+            words = " ".join(m.value for m in at.markdown)
+            assert (
+                f"the first network's scores: for test image {INDEX}, its highest is digit "
+                f"**{int(own.argmax())}**" in words
+            )
+        if step == 6:
+            words = " ".join(m.value for m in at.markdown)
+            assert "This model has **2 networks** that each do this" in words
+        if step < 7:
+            at.button(key="inside_story_next").click().run()
+
+    at.selectbox(key="inside_run").set_value(runs.read_run(models / "default")).run()
+    assert not at.exception and at.selectbox(key="inside_run").value.id == "default"
+    for tab in ("Layer by layer", "What it learned", "Step by step"):
+        open_tab(at, tab)
+        assert not at.exception and "averages the answers" not in " ".join(
+            i.value for i in at.info
+        ), tab
 
 
 # --------------------------------------------------------------------------- ways in
