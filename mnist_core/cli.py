@@ -116,13 +116,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .callbacks import TerminalProgress
     from .config import prepare_run
     from .data import load_mnist
-    from .training import train_run
+    from .training import network_count, train_run
 
     data = load_mnist(progress=_download_progress(ProgressBar()), log=_log)
     run_dir = Path(args.run_dir) if args.run_dir else prepare_run(config, run_id=args.run_id).path
+    meta = runs.read_run(run_dir).meta
+    epochs = meta.params.epochs * network_count(meta) if meta.params else None  # all networks
     run = train_run(
         run_dir,
-        callbacks=[TerminalProgress(verbose=2 if args.quiet else 1)],
+        callbacks=[TerminalProgress(verbose=2 if args.quiet else 1, epochs=epochs)],
         stop=lambda: stop_flag["stop"],
         data=data,
         log=_log,

@@ -43,7 +43,7 @@ from .errors import InputError, StudioError
 from .evaluation import score
 from .keras_model import save_tflite
 from .recipe import make_optimizer  # noqa: F401  (part of this module's API)
-from .specs import build_model
+from .specs import build_model, ensemble
 
 # --------------------------------------------------------------------------- building blocks
 
@@ -132,6 +132,18 @@ def build_for_fit(model, images: np.ndarray, labels: np.ndarray) -> None:
     model.reset_metrics()
 
 
+def network_count(meta: runs.RunMeta) -> int:
+    """How many networks a run trains one after another: its spec's `members`; one when it is
+    fine-tuned (it goes on from one trained model, an ensemble or not)."""
+    return 1 if meta.fine_tuned is not None else spec_of(meta).members
+
+
+def member_path(run: runs.Run, k: int) -> Path:
+    """Where network k (from 0) of an ensemble keeps its best checkpoint while it trains; the
+    first network's is the run's model.keras, the others' are removed once the ensemble is."""
+    return run.path / f"network-{k + 1}.keras"
+
+
 def environment() -> dict[str, Any]:
     return {
         "python": sys.version.split()[0],
@@ -205,6 +217,12 @@ def train_run(
     batch: nothing trained) or "failed" (the exception is re-raised after run.json records
     it in one line; a save that fails, e.g. on a full disk, is a ModelError and the previous
     checkpoint stays). `callbacks` are passed to `fit` after the project's own.
+
+    An ensemble (`spec.members` > 1) trains its networks one after another, network k from
+    seed + k (its start, its order of images, its changed copies) on the same held-back
+    images, each a `fit` of its own whose epochs go on from the last one's (so the callbacks
+    see epochs 1 to members x epochs); then saves their average (`specs.ensemble`). A stop
+    keeps the networks that finished (the first one always, stopped or not).
     """
     log = log or (lambda message: None)
     run = runs.read_run(run_dir)
@@ -229,9 +247,10 @@ def train_run(
         tuned = run.meta.fine_tuned is not None  # MNIST plus your digits, from a trained model
         if tuned:
             x_train, y_train = fine_tune.training_set(run, x_train, y_train)
+        clean = x_train, y_train
         if spec.corrupted_share:  # rotated, grainy, crossed-out... copies (robustness view)
             x_train, y_train = robustness.corrupted_copies(
-                x_train, y_train, spec.corrupted_share, params.seed
+                *clean, spec.corrupted_share, params.seed
             )
         runs.update_meta(
             run,
@@ -249,47 +268,65 @@ def train_run(
             log("cancelled before training began")
             return run
 
-        keras.utils.set_random_seed(params.seed)
         tf.config.experimental.enable_op_determinism()
-        steps = math.ceil(len(x_train) / params.batch_size)
-        model = fine_tune.start_model(run) if tuned else build_model(spec)
-        model.compile(
-            optimizer=recipe.make_optimizer(spec, params.learning_rate, steps * params.epochs),
-            loss=recipe.loss(spec),
-            metrics=["accuracy"],
-        )
         one_hot = recipe.one_hot_labels(spec)
-        build_for_fit(model, normalise(x_train[:1]), fit_labels(y_train[:1], one_hot))
-        progress = ProgressFile(run.path)
-        checkpoint = AtomicBestCheckpoint(run.model_path)
-        dataset = make_dataset(
-            x_train, y_train, params.batch_size, params.seed, spec.augment, params.epochs, one_hot
-        )
         validation = (normalise(x_val), fit_labels(y_val, one_hot)) if len(x_val) else None
+        steps = math.ceil(len(x_train) / params.batch_size)
+        count = network_count(run.meta)
+        # One progress, one step history, one TensorBoard log over all the networks: their
+        # epochs are numbered on (network 2 of 2 trains epochs 13 to 24 of 24).
+        progress = ProgressFile(run.path, epochs=params.epochs * count)
         board = tensorboard_logs(run.path, log, steps)  # None: turned off or not installed
+        shared = [progress, StepHistory(run.path), *([board] if board else [])]
+        callbacks = list(callbacks)
+        kept: list = []
         start = time.monotonic()
-        model.fit(
-            dataset,
-            epochs=params.epochs,
-            steps_per_epoch=steps,
-            validation_data=validation,
-            # Saved before recorded; the stop request checked last, after every other callback
-            # has seen the batch (a request made there stops before the next batch).
-            callbacks=[
-                checkpoint,
-                progress,
-                StepHistory(run.path),
-                WeightSnapshots(run.path),
-                *([board] if board else []),
-                *recipe.callbacks(spec, validation is not None),
-                *callbacks,
-                stopper,
-            ],
-            shuffle=False,  # the dataset is already shuffled
-            verbose=0,
-        )
+        for k in range(count):
+            seed = params.seed + k  # each network its own start, order and changed copies
+            if k and spec.corrupted_share:
+                x_train, y_train = robustness.corrupted_copies(*clean, spec.corrupted_share, seed)
+            keras.utils.set_random_seed(seed)
+            model = fine_tune.start_model(run) if tuned else build_model(spec)
+            model.compile(
+                optimizer=recipe.make_optimizer(spec, params.learning_rate, steps * params.epochs),
+                loss=recipe.loss(spec),
+                metrics=["accuracy"],
+            )
+            build_for_fit(model, normalise(x_train[:1]), fit_labels(y_train[:1], one_hot))
+            # The first network's best checkpoint is the run's model until the ensemble is
+            # whole: a run killed later keeps a finished network.
+            checkpoint = AtomicBestCheckpoint(run.model_path if k == 0 else member_path(run, k))
+            dataset = make_dataset(
+                x_train, y_train, params.batch_size, seed, spec.augment, params.epochs, one_hot
+            )
+            model.fit(
+                dataset,
+                epochs=params.epochs * (k + 1),
+                initial_epoch=params.epochs * k,
+                steps_per_epoch=steps,
+                validation_data=validation,
+                # Saved before recorded; the stop request checked last, after every other
+                # callback has seen the batch (a request made there stops before the next).
+                callbacks=[
+                    checkpoint,
+                    *shared,
+                    *([WeightSnapshots(run.path)] if k == 0 else []),  # the first network's film
+                    *recipe.callbacks(spec, validation is not None),
+                    *callbacks,
+                    stopper,
+                ],
+                shuffle=False,  # the dataset is already shuffled
+                verbose=0,
+            )
+            if k == 0 or not stopper.stopped:  # a network stopped half-way joins no ensemble
+                kept.append(model)
+            if stopper.stopped:
+                break
         train_seconds = time.monotonic() - start
-        save(model, run.model_path)  # the best weights, restored by the checkpoint
+        model = ensemble(kept) if len(kept) > 1 else kept[0]
+        save(model, run.model_path)  # the best weights, restored by the checkpoints
+        for k in range(1, count):
+            member_path(run, k).unlink(missing_ok=True)
         save_tflite(model, run.model_path)  # after it: model.tflite, what prediction runs
         from .inference import Predictor
 
@@ -303,7 +340,7 @@ def train_run(
             test_accuracy=result.accuracy,
             test_loss=result.loss,
             epochs_completed=len(progress.rows),
-            best_epoch=checkpoint.best_epoch,
+            best_epoch=checkpoint.best_epoch if len(kept) == 1 else None,  # one per network
             temperature=validation_temperature(predictor, x_val, y_val),
             ended_at=runs.now_iso(),
         )

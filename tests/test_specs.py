@@ -26,6 +26,7 @@ PRESET_PARAMS = {
     "accurate-cnn": 400 + 64 + 6_912 + 192 + 307_456 + 2_570,
     "best-cnn": 236_074,
     "robust-cnn": 236_074,  # best-cnn's network, more training images
+    "robust-ensemble": 236_074,  # each of its two networks
 }
 LENET = {
     "layers": [
@@ -84,6 +85,18 @@ def test_a_built_model_saves_and_loads_in_safe_mode(tmp_path):
     loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
     x = np.random.default_rng(0).random((2, 28, 28, 1), np.float32)
     np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), rtol=1e-5)
+
+
+def test_an_ensemble_averages_its_networks_and_saves_and_loads_in_safe_mode(tmp_path):
+    spec = specs.check({**LENET, "members": 2})
+    nets = [specs.build_model(spec), specs.build_model(spec)]
+    model = specs.ensemble(nets)
+    x = np.random.default_rng(0).random((5, 28, 28, 1), dtype=np.float32)
+    mean = (nets[0].predict(x, verbose=0) + nets[1].predict(x, verbose=0)) / 2
+    model.save(tmp_path / "model.keras")
+    again = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(again.predict(x, verbose=0), mean, atol=1e-6)
+    assert len(specs.networks(again)) == 2 and specs.networks(nets[0]) == [nets[0]]
 
 
 def test_summary_says_the_layers_in_one_line():
@@ -179,6 +192,14 @@ BAD_SPECS = [
     ('{"layers": [], "learning_rate": NaN}', "learning_rate must be a number"),
     ('{"layers": [], "batch_size": 100000}', "batch_size must be between 8 and 4096"),
     ('{"layers": [], "augment": "yes"}', "augment must be true or false"),
+    ('{"layers": [], "members": 0}', "members must be between 1 and 4, not 0"),
+    ('{"layers": [], "members": 1.5}', "members must be a whole number"),
+    (  # 2,782,510 parameters a network: one fits the limit, two do not
+        _layers({"type": "Flatten"}, {"type": "Dense", "units": 3500}).replace(
+            "]}", '], "members": 2}'
+        ),
+        f"Too many parameters: {2 * (785 * 3500 + 3501 * 10):,} (at most 5,000,000)",
+    ),
     ('{"layers": [], "class_name": "Lambda"}', "Unknown setting 'class_name'"),
     ("x" * (specs.MAX_SPEC_CHARS + 1), "The spec is too long"),
 ]

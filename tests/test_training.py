@@ -391,3 +391,54 @@ def test_the_train_step_is_traced_once(tmp_path, mnist, monkeypatch):
     run = train(config, models_dir=tmp_path, data=mnist)
     assert run.meta.status == "completed" and run.meta.epochs_completed == 2
     assert len(traces) == 1
+
+
+ENSEMBLE = {"layers": TINY_CNN, "members": 2, "epochs": 2, "batch_size": 64, "val_fraction": 0.1,
+            "corrupted_share": 0.5}  # fmt: skip
+
+
+def test_an_ensemble_trains_its_networks_one_after_another_and_saves_their_average(tmp_path, mnist):
+    recorder = Recorder()
+    spec = specs.check(ENSEMBLE)
+    run = train(
+        TrainConfig(spec=spec, **SMALL), callbacks=[recorder], models_dir=tmp_path, data=mnist
+    )
+    meta = runs.read_run(run.path).meta
+    assert meta.status == "completed" and meta.best_epoch is None  # one best epoch per network
+    model = inference.load_model(run.model_path)  # safe mode: Keras' own classes only
+    first, second = specs.networks(model)
+    assert not np.allclose(first.get_weights()[0], second.get_weights()[0])  # own starts
+    x = mnist.x_test[:20].astype(np.float32)[..., None] / 255
+    both = (first.predict(x, verbose=0) + second.predict(x, verbose=0)) / 2
+    np.testing.assert_allclose(model.predict(x, verbose=0), both, atol=1e-6)
+    # The epochs go on from one network to the next: 4 epochs of 13 batches (540 + 270 changed
+    # copies, in batches of 64).
+    assert [e["epoch"] for e in recorder.epochs] == [1, 2, 3, 4] and len(recorder.batches) == 52
+    assert [row["epoch"] for row in runs.read_history(run.path)] == [1, 2, 3, 4]
+    progress = runs.read_progress(run.path)
+    assert (progress["epoch"], progress["epochs"], progress["fraction"]) == (4, 4, 1.0)
+    steps = runs.read_steps(run.path)
+    assert steps[-1]["step"] == 52 and steps[-1]["epoch"] == pytest.approx(4.0)
+    assert runs.read_weight_snapshots(run.path).epochs.tolist() == [0, 1, 2]  # the first's film
+    assert meta.epochs_completed == 4 and meta.data.train_examples == 540 + 270
+    predictor = inference.Predictor(model, engine="tensorflow")
+    again = evaluation.score(predictor, mnist.x_test[:300], mnist.y_test[:300])
+    assert meta.test_accuracy == pytest.approx(again.accuracy)
+    assert sorted(p.name for p in run.path.glob("*.keras")) == ["model.keras"]
+
+
+def test_a_stop_in_the_second_network_keeps_the_first_alone(tmp_path, mnist):
+    recorder = Recorder(stop_after_batches=26 + 3)  # 3 batches into the second network
+    spec = specs.check(ENSEMBLE)
+    run = train(
+        TrainConfig(spec=spec, **SMALL),
+        callbacks=[recorder],
+        stop=recorder.should_stop,
+        models_dir=tmp_path,
+        data=mnist,
+    )
+    assert run.meta.status == "stopped" and len(recorder.batches) == 29
+    model = inference.load_model(run.model_path)
+    assert len(specs.networks(model)) == 1  # the half-trained second network is left out
+    assert run.meta.epochs_completed == 2 and 0 <= run.meta.test_accuracy <= 1
+    assert sorted(p.name for p in run.path.glob("*.keras")) == ["model.keras"]

@@ -22,18 +22,25 @@ class ProgressFile(keras.callbacks.Callback):
     timed the pace: the first includes tracing).
     history.csv, per finished epoch: the row `runs.HISTORY_COLUMNS` names, `fit`'s
     validation figures included. An epoch cut short by a stop request gets no row.
+    One instance may follow several fits, each going on from the last one's epochs (Keras'
+    `initial_epoch`), `epochs` being the epochs of them all: an ensemble's networks.
     """
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, epochs: int | None = None):
         super().__init__()
         self.run_dir = Path(run_dir)
+        self.epochs = epochs  # of the whole training, when it spans several fits (an ensemble)
         self.rows: list[dict] = []
         self.latest: dict = {}  # the last progress written or not
         self.done = self.epoch = self.in_epoch = 0
         self.start = self.epoch_start = self.first_batch_end = self.last_write = 0.0
 
     def on_train_begin(self, logs=None):
-        self.start = time.monotonic()
+        self.start = self.start or time.monotonic()  # a later fit goes on with the same clock
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs or self.params["epochs"]
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.in_epoch, self.epoch_start = epoch, 0, time.monotonic()
@@ -45,12 +52,12 @@ class ProgressFile(keras.callbacks.Callback):
         now = time.monotonic()
         if self.done == 1:
             self.first_batch_end = now
-        total = self.params["steps"] * self.params["epochs"]
+        total = self.params["steps"] * self.total_epochs
         pace = (now - self.first_batch_end) / max(1, self.done - 1)
         last = self.rows[-1] if self.rows else {}
         progress = {
             "epoch": self.epoch + 1,
-            "epochs": self.params["epochs"],
+            "epochs": self.total_epochs,
             "batch": batch + 1,
             "batches": self.params["steps"],
             "fraction": self.done / total,

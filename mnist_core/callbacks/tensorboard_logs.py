@@ -39,10 +39,16 @@ class RunTensorBoard(keras.callbacks.TensorBoard):
     * Histograms are built by TensorBoard's own `histogram_pb` from a numpy copy of each
       weight (about 0.05 s for fast-cnn's 14 weights; `tf.summary.histogram`'s first call
       took 0.3 s, which a one-epoch run pays in full).
+    * Several fits in a row (an ensemble's networks) log one run: steps and epochs go on.
     * The graph is Keras' conceptual graph of the model (layers and how they connect; the
       Graphs tab, tag "keras"). Keras 3.15's op graph of the training step is never written:
       it looks for a `tf.function` where `model.train_function` is now a plain function.
     """
+
+    def on_train_begin(self, logs=None):
+        done = getattr(self, "_global_train_batch", 0)
+        super().on_train_begin(logs)
+        self._global_train_batch = done  # a later fit (an ensemble's next network) goes on
 
     def on_train_batch_end(self, batch, logs=None):
         # Keras counts the step in on_train_batch_begin and keeps every update_freq-th.

@@ -16,9 +16,10 @@ class TerminalProgress(keras.callbacks.Callback):
     prints one line per epoch instead of a bar (for logs, and the app's worker).
     """
 
-    def __init__(self, verbose: int = 1, stream=None):
+    def __init__(self, verbose: int = 1, stream=None, epochs: int | None = None):
         super().__init__()
         self.verbose, self.stream = verbose, stream
+        self.epochs = epochs  # of the whole training, when it spans several fits (an ensemble)
         self.bar: keras.utils.Progbar | None = None
 
     def _write(self):
@@ -26,7 +27,7 @@ class TerminalProgress(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         with self._write():  # (the bar draws in place only when `stream` is a terminal)
-            print(f"Epoch {epoch + 1}/{self.params['epochs']}")
+            print(f"Epoch {epoch + 1}/{self.epochs or self.params['epochs']}")
             # Keras' logs are running means already: shown as they are, not averaged again.
             self.bar = keras.utils.Progbar(
                 self.params["steps"], verbose=self.verbose, stateful_metrics=STATEFUL

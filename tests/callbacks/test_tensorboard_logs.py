@@ -9,7 +9,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.util import tensor_util
 
-from mnist_core import runs
+from mnist_core import runs, specs
 from mnist_core.callbacks import tensorboard_logs as board
 from mnist_core.training import TrainConfig, train
 
@@ -95,6 +95,19 @@ def test_a_run_folder_gets_its_tensorboard_files(tmp_path, mnist):
     [row] = runs.read_history(run.path)
     assert epoch_loss == pytest.approx(row["loss"], rel=1e-5)
     assert _scalars(_read(run.path / board.FOLDER / "validation"), "epoch_accuracy")
+
+
+def test_an_ensemble_logs_its_networks_one_after_another(tmp_path, mnist):
+    spec = {"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 8}], "members": 2}
+    run = train(
+        TrainConfig(spec=specs.check(spec), epochs=1, train_limit=600, test_limit=100,
+                    val_fraction=0.1, batch_size=16),
+        models_dir=tmp_path, data=mnist,
+    )  # fmt: skip
+    events = _read(run.path / board.FOLDER / "train")
+    # Two networks of 34 steps: the second's points go on from the first's.
+    assert [s for s, _ in _scalars(events, "batch_loss")] == list(range(3, 69, 3))
+    assert [s for s, _ in _scalars(events, "epoch_loss")] == [0, 1]
 
 
 def test_the_step_interval_gives_ten_points_an_epoch_up_to_every_25_steps():
