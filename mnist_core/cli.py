@@ -170,7 +170,14 @@ def cmd_spec(args: argparse.Namespace) -> int:
             file=args.results,
         )
     params, madds = sum(c.params for c in costs), sum(c.madds for c in costs)
-    print(f"{params:,} parameters, {madds:,} multiply-adds per image", file=args.results)
+    line = f"{params:,} parameters, {madds:,} multiply-adds per image"
+    if spec.members > 1:  # the layers above are each network's; the model averages them
+        n = spec.members
+        line = (
+            f"{n * params:,} parameters, {n * madds:,} multiply-adds per image in all: "
+            f"{n} networks of these layers, their answers averaged"
+        )
+    print(line, file=args.results)
     return 0
 
 

@@ -106,7 +106,8 @@ def prepare_run(
     if config.spec is None:
         description = get_preset(name).description
     else:
-        description = f"Custom network: {specs.summary(spec)}"
+        kind = "ensemble" if spec.members > 1 else "network"  # summary says of how many
+        description = f"Custom {kind}: {specs.summary(spec)}"
     return runs.create_run(
         name,
         params,

@@ -6,7 +6,9 @@ three batch sizes, about two seconds), fits the time of one training step as
     step seconds = per_step + batch_size * (per_image + per_madd * multiply-adds per image)
 
 and `epoch_seconds` applies it to any spec at once, so the Train page can show an estimate
-on every edit. It is an estimate: it counts only Dense and Conv2D multiply-adds, and the
+on every edit. An epoch is one network's: an ensemble (`Spec.members` > 1) trains its
+networks one after another, members x epochs epochs in all (`training_seconds`, the whole
+training). It is an estimate: it counts only Dense and Conv2D multiply-adds, and the
 machine's load when it was measured shapes it.
 
 The measured step is Keras' own (`train_on_batch` with Adam and cross-entropy), on random
@@ -103,8 +105,9 @@ def calibrate(steps: int = TIMED_STEPS) -> Calibration:
 
 
 def epoch_seconds(calibration: Calibration, spec: Spec, train_images: int, val_images: int = 0):
-    """Estimated seconds of one epoch of `spec` over `train_images` in batches of the spec's
-    size, then scoring `val_images` held-back images."""
+    """Estimated seconds of one epoch of one network of `spec` over `train_images` in batches
+    of the spec's size, then scoring `val_images` held-back images. An ensemble's networks
+    each train their own epochs (see `training_seconds`)."""
     per_image = calibration.per_image + calibration.per_madd * madds_of(spec)
     steps = math.ceil(train_images / spec.batch_size)
     return (
@@ -112,3 +115,12 @@ def epoch_seconds(calibration: Calibration, spec: Spec, train_images: int, val_i
         + train_images * per_image
         + val_images * per_image * VALIDATION_SHARE
     )
+
+
+def training_seconds(
+    calibration: Calibration, spec: Spec, train_images: int, val_images: int = 0
+) -> float:
+    """Estimated seconds of the whole training: the spec's epochs for each of its `members`
+    networks, trained one after another (early stopping may end it sooner)."""
+    epochs = spec.epochs * spec.members
+    return epochs * epoch_seconds(calibration, spec, train_images, val_images)

@@ -313,7 +313,8 @@ def _short(value: Any) -> str:
 
 
 def summary(spec: Spec) -> str:
-    """The layers in one line, e.g. "Conv2D 6 5x5 relu → MaxPooling2D 2 → Flatten → Dense 10"."""
+    """The layers in one line, e.g. "Conv2D 6 5x5 relu → MaxPooling2D 2 → Flatten → Dense 10";
+    an ensemble's end with how many networks of them it averages (" × 2 networks, averaged")."""
     parts = []
     for layer in spec.full_layers():
         words = [layer["type"]]
@@ -325,7 +326,8 @@ def summary(spec: Spec) -> str:
                 value = "x".join(map(str, value)) if isinstance(value, list) else f"{value}x{value}"
             words.append(str(value))
         parts.append(" ".join(words))
-    return " → ".join(parts)
+    networks = f" × {spec.members} networks, averaged" if spec.members > 1 else ""
+    return " → ".join(parts) + networks
 
 
 # --------------------------------------------------------------------------- Keras

@@ -1,6 +1,7 @@
 """A run's layer table, as `model.summary()` gives it: each layer's output shape and
-parameters, with the totals. Worked out from the run's spec (mnist_core.layer_costs), so
-no model is loaded and no TensorFlow is imported to show it."""
+parameters, with the totals (an ensemble's: one network's layers, the totals of them all).
+Worked out from the run's spec (mnist_core.layer_costs), so no model is loaded and no
+TensorFlow is imported to show it."""
 
 from __future__ import annotations
 
@@ -14,16 +15,29 @@ TABLE_PX = 330  # a layer table's width: Layer, Output shape and Parameters
 MAX_SIDE_BY_SIDE = 3  # more tables than this do not fit beside each other on a laptop
 
 
-def _costs(run: runs.Run) -> list | None:
-    """The run's LayerCosts, or None when its network is not known."""
+def _spec(run: runs.Run):
+    """The run's checked Spec, or None when its network is not known."""
     from mnist_core.config import spec_of
 
     if run.error:
         return None
     try:
-        return spec_of(run.meta).costs()
+        return spec_of(run.meta)
     except StudioError:
         return None
+
+
+def _costs(run: runs.Run) -> list | None:
+    """The run's LayerCosts (one network's), or None when its network is not known."""
+    spec = _spec(run)
+    return None if spec is None else spec.costs()
+
+
+def networks(run: runs.Run) -> int:
+    """How many networks of the table's layers the run's model averages: its spec's members
+    (a fine-tuned ensemble keeps all its networks); 1 when unknown."""
+    spec = _spec(run)
+    return 1 if spec is None else spec.members
 
 
 def layer_frame(run: runs.Run) -> pd.DataFrame | None:
@@ -43,13 +57,15 @@ def layer_frame(run: runs.Run) -> pd.DataFrame | None:
 
 
 def totals(run: runs.Run) -> tuple[int, int] | None:
-    """(all parameters, trainable ones), as Keras counts them: batch normalisation's moving
-    mean and variance are saved but not learned by gradient descent. None when unknown."""
+    """(all parameters, trainable ones) of the whole model, every network of an ensemble
+    counted, as Keras counts them: batch normalisation's moving mean and variance are saved
+    but not learned by gradient descent. None when unknown."""
     costs = _costs(run)
     if costs is None:
         return None
-    total = sum(c.params for c in costs)
-    frozen = sum(2 * c.shape[-1] for c in costs if c.kind == "BatchNormalization")
+    count = networks(run)
+    total = count * sum(c.params for c in costs)
+    frozen = count * sum(2 * c.shape[-1] for c in costs if c.kind == "BatchNormalization")
     return total, total - frozen
 
 
@@ -80,7 +96,13 @@ def layer_table(run: runs.Run, key: str) -> None:
         },
     )
     total, trainable = counted
+    count = networks(run)
     words = f"{total:,} parameters"
+    if count > 1:  # the table is one network's; the totals are the whole model's
+        words = (
+            f"{count} networks of these layers, their answers averaged: {total:,} parameters "
+            f"in all ({total // count:,} in each)"
+        )
     if trainable != total:
         words += f", {trainable:,} of them trainable (batch normalisation keeps the rest)"
     st.caption(words)

@@ -41,24 +41,50 @@ def _table(costs: list) -> pd.DataFrame:
 
 
 def totals(spec: specs.Spec, train_images: int) -> None:
-    """Parameters, multiply-adds and the estimated seconds per epoch, side by side."""
-    layer_costs = spec.costs()
-    params = sum(c.params for c in layer_costs)
-    madds = sum(c.madds for c in layer_costs)
+    """Parameters, multiply-adds and the estimated seconds per epoch, side by side. An
+    ensemble's totals count all its networks, and a line says how many there are."""
+    layer_costs, networks = spec.costs(), spec.members
+    each_params = sum(c.params for c in layer_costs)
+    each_madds = sum(c.madds for c in layer_costs)
+    params, madds = networks * each_params, networks * each_madds
     val_images = round(train_images * spec.val_fraction)
     seconds = estimate.epoch_seconds(calibration(), spec, train_images - val_images, val_images)
+    timed = (
+        f"An estimate for {train_images:,} training images on this server, from a few "
+        "training steps timed here once; other trainings and visitors can slow it down."
+    )
+    if networks > 1:
+        whole = estimate.training_seconds(
+            calibration(), spec, train_images - val_images, val_images
+        )
+        timed += (
+            f" The {networks} networks train one after another, {spec.epochs} epochs each: "
+            f"{networks * spec.epochs} epochs, about {shared.duration(whole)} in all."
+        )
+        st.caption(
+            f"{networks} networks of these layers, their answers averaged: the totals count "
+            "them all; the table and the drawing show one network."
+        )
     cols = st.columns(3)
-    cols[0].metric("Parameters", f"{params:,}", help="The numbers the network learns.")
+    cols[0].metric(
+        "Parameters",
+        f"{params:,}",
+        help="The numbers the network learns."
+        if networks == 1
+        else f"The numbers the {networks} networks learn, {each_params:,} each.",
+    )
     cols[1].metric(
         "Multiply-adds per image",
         f"{madds:,}",
-        help="Arithmetic to read one picture (Dense and Conv2D layers).",
+        help="Arithmetic to read one picture (Dense and Conv2D layers)"
+        + ("." if networks == 1 else f": {each_madds:,} in each of the {networks} networks."),
     )
     cols[2].metric(
-        "Seconds per epoch (estimate)",
+        "Seconds per epoch (estimate)"
+        if networks == 1
+        else "Seconds per epoch of one network (estimate)",
         f"≈ {shared.duration(seconds)}" if seconds >= 1 else "under 1 s",
-        help=f"An estimate for {train_images:,} training images on this server, from a few "
-        "training steps timed here once; other trainings and visitors can slow it down.",
+        help=timed,
     )
 
 
@@ -78,6 +104,13 @@ def table(spec: specs.Spec) -> None:
 
 
 def diagram(spec: specs.Spec) -> None:
+    """The network drawn as on the Inside page; an ensemble's one network, with the total of
+    them all under it."""
     layer_costs = spec.costs()
     configs = {c.name: c.config for c in layer_costs}
-    st.html(pictures.network_html(pictures.group_layers(layer_costs), configs))
+    blocks = pictures.group_layers(layer_costs)
+    if spec.members > 1:
+        total = spec.members * sum(c.params for c in layer_costs)
+        st.html(pictures.network_html(blocks, configs, spec.members, total))
+    else:
+        st.html(pictures.network_html(blocks, configs))

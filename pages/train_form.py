@@ -29,9 +29,13 @@ def _apply_preset() -> None:
     network_editor.load(PRESETS[name].spec, name)
 
 
+NUMBER_WORDS = {2: "Two", 3: "Three", 4: "Four"}  # an ensemble's networks (members)
+
+
 def plain_description(spec: specs.Spec) -> str:
     """What a newcomer understands of a network: how big, how it looks at a picture, how long
-    it learns ("A small network with 3 layers that learn, which looks at ...")."""
+    it learns ("A small network with 3 layers that learn, which looks at ..."); for an
+    ensemble, how many such networks it averages."""
     costs = spec.costs()
     learning = sum(1 for c in costs if c.kind in ("Dense", "Conv2D", "DepthwiseConv2D",
                                                   "SeparableConv2D"))  # fmt: skip
@@ -45,10 +49,18 @@ def plain_description(spec: specs.Spec) -> str:
     )
     passes = f"{spec.epochs} pass{'es' if spec.epochs != 1 else ''} over the training images"
     extra = ", each shifted, turned and zoomed a little" if spec.augment else ""
-    return (
+    words = (
         f"A {size} network with {learning} layers that learn ({params:,} numbers to tune), "
         f"which {looks}; {passes}{extra}."
     )
+    if spec.members > 1:
+        count = NUMBER_WORDS.get(spec.members, str(spec.members))
+        words += (
+            f" {count} such networks learn one after the other, each from its own start and "
+            f"with its own passes, and the model averages their answers "
+            f"({spec.members * params:,} numbers to tune in all)."
+        )
+    return words
 
 
 def start() -> None:
@@ -155,9 +167,10 @@ def train_images() -> int:
 
 
 def run_name(spec: specs.Spec) -> str | None:
-    """The preset's name while the layers are still the preset's, else None ("custom")."""
+    """The preset's name while the layers and the number of networks (an ensemble's
+    members) are still the preset's, else None ("custom")."""
     origin = st.session_state.get("net_origin")
-    if origin not in PRESETS:
+    if origin not in PRESETS or spec.members != PRESETS[origin].spec.members:
         return None
     same = [(c.kind, c.config) for c in PRESETS[origin].spec.costs()]
     return origin if [(c.kind, c.config) for c in spec.costs()] == same else None

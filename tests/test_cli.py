@@ -588,6 +588,20 @@ def test_spec_checks_a_spec_file_and_prints_its_costs(capsys, tmp_path):
     assert lines[-1] == f"99,874 parameters, {madds:,} multiply-adds per image"
 
 
+def test_spec_of_an_ensemble_counts_every_network(capsys, tmp_path):
+    path = tmp_path / "lenets.json"
+    path.write_text(json.dumps({**LENET, "members": 2}))
+    code, out, _ = run_cli(capsys, "spec", str(path))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["layer", "1", "Conv2D", "28x28x6"]  # one network's layers
+    madds = 28 * 28 * 5 * 5 * 6 + 1176 * 84 + 84 * 10
+    assert lines[-1] == (
+        f"{2 * 99_874:,} parameters, {2 * madds:,} multiply-adds per image in all: "
+        "2 networks of these layers, their answers averaged"
+    )
+
+
 @pytest.mark.slow  # trains for one epoch
 def test_train_a_lenet_spec_for_one_epoch_on_a_slice(capsys, tmp_path, monkeypatch, mnist):
     monkeypatch.setenv("MNIST_MODELS_DIR", str(tmp_path / "models"))

@@ -32,6 +32,21 @@ def test_the_estimate_is_the_formula_over_the_specs_multiply_adds():
     assert estimate.epoch_seconds(made_up, spec, 1280, 300) == pytest.approx(expected)
 
 
+def test_an_ensembles_training_is_every_networks_epochs_one_after_another():
+    made_up = estimate.Calibration(per_step=0.01, per_image=1e-5, per_madd=1e-9, measured_s=1.0)
+    one, two = presets.PRESETS["robust-cnn"].spec, presets.PRESETS["robust-ensemble"].spec
+    assert two.members == 2 and two.epochs == one.epochs
+    # An epoch is one network's, alike in both; the whole training is 2 x epochs of them.
+    epoch = estimate.epoch_seconds(made_up, one, 54_000, 6_000)
+    assert estimate.epoch_seconds(made_up, two, 54_000, 6_000) == pytest.approx(epoch)
+    assert estimate.training_seconds(made_up, one, 54_000, 6_000) == pytest.approx(
+        one.epochs * epoch
+    )
+    assert estimate.training_seconds(made_up, two, 54_000, 6_000) == pytest.approx(
+        2 * one.epochs * epoch
+    )
+
+
 def test_bigger_networks_and_more_images_take_longer(calibration):
     small = specs.check({"layers": [], "batch_size": 64})
     big = specs.check({**presets.FAST_CNN, "batch_size": 64})

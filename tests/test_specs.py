@@ -104,6 +104,11 @@ def test_summary_says_the_layers_in_one_line():
     assert text == "Conv2D 6 5x5 relu → MaxPooling2D 2 → Flatten → Dense 84 relu → Dense 10 softmax"
 
 
+def test_summary_of_an_ensemble_says_how_many_networks_it_averages():
+    text = specs.summary(specs.check({**LENET, "members": 3}))
+    assert text == specs.summary(specs.check(LENET)) + " × 3 networks, averaged"
+
+
 def test_replace_checks_the_changes():
     spec = specs.check(LENET)
     assert spec.replace(epochs=1).epochs == 1

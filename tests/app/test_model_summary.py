@@ -63,6 +63,54 @@ def test_presets_with_conv_and_batch_norm_match_keras(own_models, preset):
     assert model_summary.totals(run) == (model.count_params(), trainable)
 
 
+def test_an_ensemble_run_counts_every_network_as_keras_does(own_models):
+    """robust-ensemble (two robust-cnn networks, batch norm in each): the table is one
+    network's layers, the totals are the whole averaged model's `count_params()`."""
+    import numpy as np
+
+    from mnist_core.config import get_preset
+    from mnist_core.specs import build_model, ensemble
+    from pages import model_summary
+
+    spec = get_preset("robust-ensemble").spec
+    assert spec.members == 2
+    run = runs.update_meta(
+        runs.read_run(own_models("e") / "e"), preset="robust-ensemble", spec=None
+    )
+    nets = [build_model(spec) for _ in range(spec.members)]
+    model = ensemble(nets)
+    assert _table_rows(model_summary.layer_frame(run)) == _keras_rows(nets[0])
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert model_summary.totals(run) == (model.count_params(), trainable)
+    assert model.count_params() == 2 * nets[0].count_params()
+    assert model_summary.networks(run) == 2
+
+
+def _table_of_ensemble() -> None:
+    """A page of just the layer table of the run "e" (AppTest runs this function's body)."""
+    import os
+    from pathlib import Path
+
+    from mnist_core import runs
+    from pages import model_summary
+
+    run = runs.read_run(Path(os.environ["MNIST_MODELS_DIR"]) / "e")
+    model_summary.layer_table(run, key="t")
+
+
+def test_an_ensembles_table_says_how_many_networks_and_counts_them_all(own_models):
+    from pages import model_summary
+
+    models = own_models("e")
+    run = runs.update_meta(runs.read_run(models / "e"), preset="robust-ensemble", spec=None)
+    each = int(model_summary.layer_frame(run)["Parameters"].sum())
+    at = AppTest.from_function(_table_of_ensemble).run()
+    assert not at.exception
+    [caption] = [c.value for c in at.caption if "parameters" in c.value]
+    assert caption.startswith("2 networks of these layers, their answers averaged: ")
+    assert f"{2 * each:,} parameters in all ({each:,} in each)" in caption
+
+
 def _table_of_gone() -> None:
     """A page of just the layer table of the run "gone" (AppTest runs this function's body)."""
     import os

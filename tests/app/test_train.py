@@ -364,3 +364,69 @@ def test_the_network_survives_a_visit_to_another_page(models_env):
     assert "Layer 1 (Dense): meets 1 map of 28×28; put Flatten" in _texts(at)
     assert at.number_input(key=f"net_{dense}_units").value == 20
     assert at.slider(key="train_epochs").value == 3
+
+
+# --------------------------------------------------------------------------- an ensemble
+
+
+def test_an_ensembles_plain_description_says_how_many_networks():
+    one = PRESETS["robust-cnn"].spec
+    two = PRESETS["robust-ensemble"].spec
+    assert two.members == 2 and two.layers == one.layers
+    each = sum(c.params for c in one.costs())
+    assert "networks" not in train_form.plain_description(one)
+    words = train_form.plain_description(two)
+    assert words.startswith(train_form.plain_description(one))  # each network, as before
+    assert "Two such networks learn one after the other" in words
+    assert "the model averages their answers" in words
+    assert f"({2 * each:,} numbers to tune in all)" in words
+
+
+def _ensemble_costs() -> None:
+    """The Train page's totals and drawing of robust-ensemble (AppTest runs this body)."""
+    from mnist_core.presets import PRESETS
+    from pages import network_view
+
+    network_view.totals(PRESETS["robust-ensemble"].spec, 60_000)
+    network_view.diagram(PRESETS["robust-ensemble"].spec)
+
+
+def test_an_ensembles_totals_count_every_network(monkeypatch):
+    from mnist_core import estimate
+    from pages import network_view
+
+    made_up = estimate.Calibration(per_step=0.01, per_image=1e-5, per_madd=1e-9, measured_s=1.0)
+    monkeypatch.setattr(network_view, "calibration", lambda: made_up)
+    spec = PRESETS["robust-ensemble"].spec
+    costs = spec.costs()
+    params, madds = sum(c.params for c in costs), sum(c.madds for c in costs)
+    at = AppTest.from_function(_ensemble_costs, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    metrics = _metrics(at)
+    assert metrics["Parameters"] == f"{2 * params:,}"
+    assert metrics["Multiply-adds per image"] == f"{2 * madds:,}"
+    assert "Seconds per epoch of one network (estimate)" in metrics  # each network's epochs
+    assert "Seconds per epoch (estimate)" not in metrics
+    assert "2 networks of these layers, their answers averaged" in _texts(at)
+    [drawing] = at.get("html")
+    assert f"{2 * params:,} parameters</b> in its 2 networks" in drawing.proto.body
+    assert f"the first network, drawn here, has {params:,}" in drawing.proto.body
+
+
+def _names() -> None:
+    """run_name of robust-ensemble as loaded and with one network (AppTest runs this body)."""
+    import streamlit as st
+
+    from mnist_core.presets import PRESETS
+    from pages import train_form
+
+    st.session_state.net_origin = "robust-ensemble"
+    spec = PRESETS["robust-ensemble"].spec
+    st.text(str(train_form.run_name(spec)))
+    st.text(str(train_form.run_name(spec.replace(members=1))))
+
+
+def test_an_ensemble_of_another_size_is_not_named_after_the_preset():
+    at = AppTest.from_function(_names).run()
+    assert not at.exception
+    assert [t.value for t in at.text] == ["robust-ensemble", "None"]
