@@ -325,6 +325,8 @@ def train_run(
         train_seconds = time.monotonic() - start
         model = ensemble(kept) if len(kept) > 1 else kept[0]
         save(model, run.model_path)  # the best weights, restored by the checkpoints
+        if len(kept) < count:  # stopped: run.json's spec says what was kept
+            runs.update_meta(run, spec=spec.replace(members=len(kept)).to_dict())
         for k in range(1, count):
             member_path(run, k).unlink(missing_ok=True)
         save_tflite(model, run.model_path)  # after it: model.tflite, what prediction runs

@@ -81,7 +81,11 @@ def _summary(run: runs.Run) -> str:
     parts = [f"**{run.preset}**"]
     if meta.data:
         parts.append(f"learned from {meta.data.train_examples:,} images")
-    if meta.epochs_completed is not None:
+    networks = model_summary.networks(run)
+    if meta.epochs_completed is not None and networks > 1 and meta.fine_tuned is None:
+        # trained one after another, their epochs numbered on
+        parts.append(f"{networks} networks, {meta.epochs_completed // networks} epoch(s) each")
+    elif meta.epochs_completed is not None:
         parts.append(f"{meta.epochs_completed} epoch(s)")
     if params:
         parts.append(f"batch {params.batch_size}")

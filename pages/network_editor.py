@@ -59,6 +59,10 @@ TRAINING_KEYS = {  # spec setting -> the Train form's widget key
     "label_smoothing": "train_smoothing",
 }
 
+# Spec settings the Train form has no control for: kept as the network was loaded (a preset's
+# changed copies, an ensemble's networks), so Start trains what the preset says.
+KEPT_SETTINGS = ("corrupted_share", "members")
+
 
 def _key(layer_id: int, arg: str) -> str:
     return f"net_{layer_id}_{arg}"
@@ -88,6 +92,7 @@ def load(spec: specs.Spec, origin: str | None) -> None:
     state.train_val_pct = int(round(spec.val_fraction * 100))
     state.train_warmup_pct = int(round(spec.warmup_fraction * 100))
     state.train_patience = spec.patience or 0
+    state.net_settings = {name: getattr(spec, name) for name in KEPT_SETTINGS}
     sync()
 
 
@@ -192,6 +197,7 @@ def raw_spec() -> dict[str, Any]:
     raw["val_fraction"] = state.get("train_val_pct", 10) / 100
     raw["warmup_fraction"] = state.get("train_warmup_pct", 0) / 100
     raw["patience"] = state.get("train_patience") or None
+    raw.update(state.get("net_settings", {}))
     return raw
 
 

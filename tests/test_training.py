@@ -440,5 +440,6 @@ def test_a_stop_in_the_second_network_keeps_the_first_alone(tmp_path, mnist):
     assert run.meta.status == "stopped" and len(recorder.batches) == 29
     model = inference.load_model(run.model_path)
     assert len(specs.networks(model)) == 1  # the half-trained second network is left out
+    assert training.spec_of(runs.read_run(run.path).meta).members == 1  # and run.json says so
     assert run.meta.epochs_completed == 2 and 0 <= run.meta.test_accuracy <= 1
     assert sorted(p.name for p in run.path.glob("*.keras")) == ["model.keras"]

@@ -297,6 +297,20 @@ def test_the_editor_starts_from_the_preset_and_follows_edits(models_env):
     assert _metrics(at)["Parameters"] == f"{total - units * 10 - 10 + units * 32 + 32 + 330:,}"
 
 
+def test_a_preset_keeps_the_settings_the_form_has_no_control_for(models_env):
+    """robust-ensemble's two networks and changed copies survive loading it into the form."""
+    at = _page().run()
+    at.selectbox(key="train_preset").set_value("robust-ensemble").run()
+    assert not at.exception
+    each = sum(c.params for c in PRESETS["robust-ensemble"].spec.costs())
+    assert _metrics(at)["Parameters"] == f"{2 * each:,}"
+    assert at.session_state["net_settings"] == {"corrupted_share": 0.5, "members": 2}
+    at.selectbox(key="train_preset").set_value("fast-cnn").run()
+    assert (
+        _metrics(at)["Parameters"] == f"{sum(c.params for c in PRESETS['fast-cnn'].spec.costs()):,}"
+    )
+
+
 def test_scratch_json_paste_and_a_changed_network_is_custom(models_env):
     at = _page().run()
     at.button(key="net_scratch").click().run()
