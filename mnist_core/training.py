@@ -140,7 +140,7 @@ def network_count(meta: runs.RunMeta) -> int:
 
 def member_path(run: runs.Run, k: int) -> Path:
     """Where network k (from 0) of an ensemble keeps its best checkpoint while it trains; the
-    first network's is the run's model.keras, the others' are removed once the ensemble is."""
+    first network's is the run's model.keras, the others' are removed when training ends."""
     return run.path / f"network-{k + 1}.keras"
 
 
@@ -327,8 +327,6 @@ def train_run(
         save(model, run.model_path)  # the best weights, restored by the checkpoints
         if len(kept) < count:  # stopped: run.json's spec says what was kept
             runs.update_meta(run, spec=spec.replace(members=len(kept)).to_dict())
-        for k in range(1, count):
-            member_path(run, k).unlink(missing_ok=True)
         save_tflite(model, run.model_path)  # after it: model.tflite, what prediction runs
         from .inference import Predictor
 
@@ -368,4 +366,6 @@ def train_run(
         raise
     finally:
         (run.path / "STOP").unlink(missing_ok=True)
+        for extra in run.path.glob("network-*.keras"):  # a failed ensemble's later networks
+            extra.unlink(missing_ok=True)
     return run

@@ -86,15 +86,15 @@ def test_an_ensemble_run_counts_every_network_as_keras_does(own_models):
     assert model_summary.networks(run) == 2
 
 
-def _table_of_ensemble() -> None:
-    """A page of just the layer table of the run "e" (AppTest runs this function's body)."""
+def _table_of(run_id: str) -> None:
+    """A page of just the layer table of the run `run_id` (AppTest runs this function's body)."""
     import os
     from pathlib import Path
 
     from mnist_core import runs
     from pages import model_summary
 
-    run = runs.read_run(Path(os.environ["MNIST_MODELS_DIR"]) / "e")
+    run = runs.read_run(Path(os.environ["MNIST_MODELS_DIR"]) / run_id)
     model_summary.layer_table(run, key="t")
 
 
@@ -104,23 +104,11 @@ def test_an_ensembles_table_says_how_many_networks_and_counts_them_all(own_model
     models = own_models("e")
     run = runs.update_meta(runs.read_run(models / "e"), preset="robust-ensemble", spec=None)
     each = int(model_summary.layer_frame(run)["Parameters"].sum())
-    at = AppTest.from_function(_table_of_ensemble).run()
+    at = AppTest.from_function(_table_of, args=("e",)).run()
     assert not at.exception
     [caption] = [c.value for c in at.caption if "parameters" in c.value]
     assert caption.startswith("2 networks of these layers, their answers averaged: ")
     assert f"{2 * each:,} parameters in all ({each:,} in each)" in caption
-
-
-def _table_of_gone() -> None:
-    """A page of just the layer table of the run "gone" (AppTest runs this function's body)."""
-    import os
-    from pathlib import Path
-
-    from mnist_core import runs
-    from pages import model_summary
-
-    gone = runs.read_run(Path(os.environ["MNIST_MODELS_DIR"]) / "gone")
-    model_summary.layer_table(gone, key="t")
 
 
 def test_an_unknown_network_is_said_in_one_line(own_models):
@@ -130,7 +118,7 @@ def test_an_unknown_network_is_said_in_one_line(own_models):
     run = runs.update_meta(runs.read_run(models / "gone"), preset="no-such-preset", spec=None)
     assert model_summary.layer_frame(run) is None and model_summary.totals(run) is None
 
-    at = AppTest.from_function(_table_of_gone).run()
+    at = AppTest.from_function(_table_of, args=("gone",)).run()
     assert not at.exception and not at.dataframe
     assert "not recorded" in at.caption[0].value
 
