@@ -153,9 +153,9 @@ def test_a_run_json_from_before_typing_loads_as_typed_metadata(tmp_path):
 
 def test_the_shipped_run_json_loads():
     run = runs.read_run(Path(__file__).resolve().parent.parent / "models" / "default")
-    assert run.error is None and run.status == "completed" and run.meta.preset == "robust-ensemble"
+    assert run.error is None and run.status == "completed" and run.meta.preset == "robust-cnn"
     assert run.meta.data.test_examples == 10000 and run.meta.test_accuracy >= 0.996
-    assert run.label().startswith("default (shipped) · robust-ensemble · ")
+    assert run.label().startswith("default (shipped) · robust-cnn · ")
 
 
 @pytest.mark.parametrize(

@@ -100,7 +100,7 @@ def check_why(page: Page, digit: str) -> None:
     panel = tab_panel(page)
     expect(panel.get_by_text(f"pushed the model toward {digit}")).to_be_visible()
     overlays = saliency_overlays(page)
-    expect(overlays).to_have_count(2)  # the shipped ensemble: integrated gradients, occlusion
+    expect(overlays).to_have_count(3)  # the shipped CNN: integrated gradients, Grad-CAM, occlusion
     page.wait_for_function(IMAGES_LOADED_JS)
     overlays.first.scroll_into_view_if_needed()
     red, _ = red_and_blue(overlays.first)
@@ -131,7 +131,7 @@ def test_look_inside_a_drawn_digit(sized_page, app_url):
     expect(tab_panel(page).get_by_text("pushed the model toward 4")).to_be_visible()
     wait_idle(page)
     expect(tab_panel(page).get_by_text(re.compile(r"confidence in 4 from"))).to_be_visible()
-    expect(saliency_overlays(page)).to_have_count(2)
+    expect(saliency_overlays(page)).to_have_count(3)
     expect(page.locator(EXCEPTION)).to_have_count(0)
 
     open_tab(page, "Layer by layer")
