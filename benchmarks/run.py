@@ -3,7 +3,7 @@
 Sections (each measured side by side in one process on one machine, reported in seconds
 and as ratios):
     train    fast-cnn on seeds 1-10 against one keras-convnet epoch; accurate-cnn on seeds 1-3
-             against keras-convnet's time to 99.0%; robust-cnn (the most accurate preset)
+             against keras-convnet's time to 99.0%; robust-ensemble (the most accurate preset)
              against keras-convnet's whole training (benchmarks/speed_targets.py)
     best     with --seeds, each seed project's MLP against the accuracy its seed reported
     latency  single-image prediction (the Draw page's path) against plain model.predict

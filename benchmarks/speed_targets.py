@@ -10,8 +10,8 @@
                     median. Target: >= 99.0% on every seed, median <= 0.5 of one keras epoch.
     accurate preset (accurate-cnn) on seeds 1 to 3: test accuracy mean, training time median.
                     Target: mean >= 99.5% in less time than keras-convnet takes to 99.0%.
-    best preset     (robust-ensemble, the most accurate preset and the shipped model: two
-                    robust-cnn networks averaged) on seeds 42 and 7: test accuracy of the
+    best preset     (robust-ensemble, the most accurate preset: two robust-cnn networks
+                    averaged) on seeds 42 and 7: test accuracy of the
                     weights it keeps (chosen on validation images), mean and std; training
                     time of both networks, median. Target: mean >= 99.70% in at most 12 times
                     keras-convnet's whole 15 epochs.
